@@ -1,0 +1,160 @@
+# augur - top-level, non-recursive Makefile.
+#
+#   make            build build/augur and build/augurd (optimised)
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make bench      install what is missing, build optimised, run the benchmarks
+#   make run        install what is missing, build, run augurd on the embedded default
+#   make install    install binaries and config under $(DESTDIR)$(PREFIX)
+#   make clean      remove build/
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+SYSCONFDIR ?= /etc
+BUILD   := build
+ASAN    := $(BUILD)/asan
+
+# Debian packages needed to build and test; installed by `make deps` only when missing.
+BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
+              libcunit1-dev
+TEST_PKGS  := python3 xxd
+
+PKGS := inih libisal openssl libzstd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+CSTD    := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+CFLAGS_COMMON := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) -MMD -MP -pthread
+CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
+CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDLIBS  := $(PKG_LIBS) -pthread -lm
+
+# Library code: every .c in the component folders (each folder's own files; dependencies point
+# one way, cmd -> fuse, gateway -> cache -> predictor, backend -> common).
+LIB_DIRS := common backend cache
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CMD_SRC  := $(filter-out cmd/augur.c cmd/augurd.c,$(wildcard cmd/*.c))
+
+TEST_SRC  := $(wildcard tests/*/test_*.c)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_BINS := $(patsubst tests/%.c,$(ASAN)/tests/%,$(TEST_SRC))
+
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+LIB_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIB_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(LIB_SRC))
+CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
+CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
+
+.PHONY: all test bench run install clean deps deps-test format check-cli unit-tests
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/augur $(BUILD)/augurd
+
+# ---- objects -------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -c $< -o $@
+
+$(ASAN)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c $< -o $@
+
+$(BUILD)/libaugur.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ASAN)/libaugur.a: $(LIB_OBJ_ASAN)
+	@rm -f $@
+	ar rcs $@ $^
+
+# ---- programs ------------------------------------------------------------------------------
+$(BUILD)/augur: $(BUILD)/obj/cmd/augur.o $(CMD_OBJ) $(BUILD)/libaugur.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/augurd: $(BUILD)/obj/cmd/augurd.o $(CMD_OBJ) $(BUILD)/libaugur.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(LDLIBS)
+
+$(ASAN)/augur: $(ASAN)/obj/cmd/augur.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+$(ASAN)/augurd: $(ASAN)/obj/cmd/augurd.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+# ---- tests ---------------------------------------------------------------------------------
+TEST_SUPPORT_OBJ := $(patsubst %.c,$(ASAN)/obj/%.o,$(TEST_SUPPORT))
+
+$(ASAN)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(ASAN)/libaugur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(ASAN)/libaugur.a \
+		$(LDLIBS) $(CUNIT_LIBS)
+
+# The test binaries stop at the first failing suite file; all are run, failures summed.
+unit-tests: $(TEST_BINS)
+	@fail=0; for t in $(TEST_BINS); do \
+		echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp $$t || fail=$$((fail+1)); \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "$$fail test program(s) failed"; exit 1; fi
+
+check-cli: $(ASAN)/augur $(ASAN)/augurd
+	AUGUR_BIN=$(CURDIR)/$(ASAN)/augur AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd \
+	AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bash tests/cli/run_cli_tests.sh
+
+test: deps-test
+	$(MAKE) unit-tests
+	$(MAKE) check-cli
+
+# ---- benchmarks ----------------------------------------------------------------------------
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libaugur.a $(LDLIBS)
+
+bench: deps
+	$(MAKE) all $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; \
+		AUGUR_BENCH_DIR=$(CURDIR)/$(BUILD)/benchdir $$b || exit 1; done
+
+# ---- run, install, clean -------------------------------------------------------------------
+run: deps
+	$(MAKE) all
+	bash etc/run-local.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/augur
+	install -m 0755 $(BUILD)/augur $(BUILD)/augurd $(DESTDIR)$(PREFIX)/bin/
+	test -e $(DESTDIR)$(SYSCONFDIR)/augur/augur.conf || \
+		install -m 0644 etc/augur.conf $(DESTDIR)$(SYSCONFDIR)/augur/augur.conf
+
+clean:
+	rm -rf $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# apt-get only what is missing, so repeated runs cost nothing and need no network.
+deps:
+	@missing=""; for p in $(BUILD_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+deps-test: deps
+	@missing=""; for p in $(TEST_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

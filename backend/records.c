@@ -1,0 +1,116 @@
+/* records.c - small records (manifests, bucket records) replicated on every node; the newest
+ * valid copy wins, and copies that are missing, corrupt or older can be repaired. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A node that failed is skipped for this long before it is tried again. */
+#define NODE_RETRY_NS (2LL * 1000000000LL)
+
+void backend_note_node(backend_t *b, int i, int rc)
+{
+    if (rc == AUG_EIO) {
+        if (atomic_exchange(&b->node_down[i], 1) == 0)
+            aug_warn("node %s is unreachable; continuing without it", b->nodes[i]->spec);
+        atomic_store(&b->node_down_since[i], aug_mono_ns());
+    } else if (rc == 0 || rc == AUG_ENOENT || rc == AUG_ECORRUPT) {
+        if (atomic_exchange(&b->node_down[i], 0) == 1)
+            aug_info("node %s is reachable again", b->nodes[i]->spec);
+    }
+}
+
+int backend_node_usable(backend_t *b, int i)
+{
+    if (!atomic_load(&b->node_down[i])) return 1;
+    return aug_mono_ns() - atomic_load(&b->node_down_since[i]) > NODE_RETRY_NS;
+}
+
+int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *stale)
+{
+    backend_manifest_t *copies[AUG_MAX_NODES] = {0};
+    int answered = 0;
+    int state[AUG_MAX_NODES]; /* 0 skipped/down, 1 missing, 2 corrupt, 3 present */
+    backend_manifest_t *best = NULL;
+    for (int i = 0; i < b->n_nodes; i++) {
+        state[i] = 0;
+        if (!backend_node_usable(b, i)) continue;
+        void *buf = NULL;
+        size_t len = 0;
+        int rc = node_get_all(b->nodes[i], name, MANIFEST_MAX, &buf, &len);
+        backend_note_node(b, i, rc);
+        if (rc == AUG_EIO || rc == AUG_ENOMEM || rc == AUG_EINVAL) continue;
+        answered++;
+        if (rc == AUG_ENOENT) {
+            state[i] = 1;
+            continue;
+        }
+        if (rc == 0) rc = manifest_decode(buf, len, &copies[i]);
+        free(buf);
+        if (rc != 0) {
+            if (rc == AUG_ECORRUPT)
+                aug_warn("node %s: copy of %s failed its checksum; ignoring it",
+                         b->nodes[i]->spec, name);
+            state[i] = 2;
+            continue;
+        }
+        state[i] = 3;
+        if (!best || manifest_newer(copies[i], best)) best = copies[i];
+    }
+    /* a record acknowledged on write_quorum nodes is on at least one of any
+     * n - write_quorum + 1 nodes: fewer answers could miss the newest copy */
+    int needed = b->n_nodes - b->write_quorum + 1;
+    int rc = 0;
+    if (answered < needed) rc = AUG_EUNAVAIL;
+    else if (!best) rc = AUG_ENOENT;
+    if (stale) {
+        for (int i = 0; i < b->n_nodes; i++)
+            stale[i] = state[i] == 1 || state[i] == 2 ||
+                       (state[i] == 3 && best && copies[i] != best &&
+                        manifest_newer(best, copies[i]));
+    }
+    for (int i = 0; i < b->n_nodes; i++)
+        if (copies[i] != best) backend_manifest_free(copies[i]);
+    if (rc != 0) {
+        backend_manifest_free(best);
+        best = NULL;
+    }
+    *out = best;
+    return rc;
+}
+
+int record_write(backend_t *b, const char *name, const backend_manifest_t *m, aug_err_t *err)
+{
+    uint8_t *buf;
+    size_t len;
+    if (manifest_encode(m, &buf, &len) != 0) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    int ok = 0;
+    for (int i = 0; i < b->n_nodes; i++) {
+        if (!backend_node_usable(b, i)) continue;
+        int rc = node_put_all(b->nodes[i], name, buf, len);
+        backend_note_node(b, i, rc);
+        if (rc == 0) ok++;
+    }
+    free(buf);
+    if (ok < b->write_quorum)
+        return aug_err_set(err, AUG_EQUORUM,
+                           "only %d of %d nodes took the write; %d are needed (write_quorum)", ok,
+                           b->n_nodes, b->write_quorum);
+    return 0;
+}
+
+int record_repair(backend_t *b, const char *name, const backend_manifest_t *m, const int *which)
+{
+    uint8_t *buf;
+    size_t len;
+    if (manifest_encode(m, &buf, &len) != 0) return 0;
+    int ok = 0;
+    for (int i = 0; i < b->n_nodes; i++) {
+        if (!which[i] || !backend_node_usable(b, i)) continue;
+        int rc = node_put_all(b->nodes[i], name, buf, len);
+        backend_note_node(b, i, rc);
+        if (rc == 0) ok++;
+    }
+    free(buf);
+    return ok;
+}

@@ -1,0 +1,116 @@
+/* augurd.c - the augur daemon. For now it keeps the backend healthy: a scrubber walks every
+ * object on a schedule, repairs what is damaged and collects unreferenced data. The S3
+ * gateway and the FUSE mount join this process as they land. */
+#include "backend/backend.h"
+#include "cmd/cmd.h"
+#include "common/common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_CONF "/etc/augur/augur.conf"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void log_repair(void *arg, const char *line)
+{
+    (void)arg;
+    aug_info("scrub: %s", line);
+}
+
+/* Sleep up to ms milliseconds, waking early when a stop is requested. */
+static void sleep_interruptible(uint64_t ms)
+{
+    while (ms > 0 && !stop_requested) {
+        uint64_t step = ms < 200 ? ms : 200;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static void scrub_once(backend_t *b)
+{
+    backend_heal_stats_t st;
+    aug_err_t err;
+    aug_err_clear(&err);
+    int rc = backend_heal(b, log_repair, NULL, &st, &err);
+    aug_info("scrub: checked %llu objects, repaired %llu manifest copies and %llu shards, "
+             "removed %llu unreferenced chunks",
+             (unsigned long long)st.objects_checked, (unsigned long long)st.manifests_repaired,
+             (unsigned long long)st.shards_repaired, (unsigned long long)st.garbage_removed);
+    if (rc != 0) aug_warn("scrub: %s", err.msg);
+}
+
+static int usage(FILE *to, int status)
+{
+    fprintf(to, "usage: augurd [-c CONF] [--version]\n"
+                "  -c CONF      configuration file (default $AUGUR_CONF or " DEFAULT_CONF ")\n"
+                "  --check      check the configuration and exit\n"
+                "  --version    print the version\n");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf = getenv("AUGUR_CONF");
+    int check_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) conf = argv[++i];
+        else if (strcmp(argv[i], "--check") == 0) check_only = 1;
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("augurd %s\n", AUGUR_VERSION);
+            return CMD_EXIT_OK;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            return usage(stdout, CMD_EXIT_OK);
+        } else {
+            fprintf(stderr, "augurd: unknown argument '%s'\n", argv[i]);
+            return usage(stderr, CMD_EXIT_USAGE);
+        }
+    }
+    aug_config_t cfg;
+    aug_err_t err;
+    aug_config_defaults(&cfg);
+    if (aug_config_load(&cfg, conf ? conf : DEFAULT_CONF, &err) != 0) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        return CMD_EXIT_USAGE;
+    }
+    aug_log_set_level(cfg.general.log_level);
+    backend_t *b;
+    if (backend_open(&cfg, &b, &err) != 0) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
+    }
+    if (check_only) {
+        backend_close(b);
+        printf("augurd: configuration %s is valid\n", cfg.path);
+        return CMD_EXIT_OK;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    aug_log(AUG_LOG_INFO, "augurd %s started with %d nodes (%d+%d)", AUGUR_VERSION,
+            backend_node_count(b), cfg.backend.data_shards, cfg.backend.parity_shards);
+    fprintf(stderr, "augurd %s: serving %d nodes, scrubbing every %llu s; Ctrl-C stops\n",
+            AUGUR_VERSION, backend_node_count(b),
+            (unsigned long long)(cfg.backend.scrub_interval_ms / 1000));
+    while (!stop_requested) {
+        if (cfg.backend.scrub_interval_ms > 0) scrub_once(b);
+        sleep_interruptible(cfg.backend.scrub_interval_ms ? cfg.backend.scrub_interval_ms
+                                                          : 3600 * 1000);
+    }
+    aug_log(AUG_LOG_INFO, "augurd stopping");
+    backend_close(b);
+    return CMD_EXIT_OK;
+}

@@ -1,0 +1,124 @@
+/* common.h - errors, logging, configuration and small helpers shared by every part of augur. */
+#ifndef AUGUR_COMMON_H
+#define AUGUR_COMMON_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUGUR_VERSION "0.1.0"
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Error codes: functions return 0 on success or one of these (all negative). */
+enum {
+    AUG_OK = 0,
+    AUG_EINVAL = -1,     /* bad argument or input (name, key, config value) */
+    AUG_ENOENT = -2,     /* no such bucket, key or file */
+    AUG_EEXIST = -3,     /* already exists */
+    AUG_ENOTEMPTY = -4,  /* bucket not empty */
+    AUG_EIO = -5,        /* a node or disk failed */
+    AUG_ENOMEM = -6,     /* out of memory */
+    AUG_EQUORUM = -7,    /* not enough healthy nodes to meet the write quorum */
+    AUG_EUNAVAIL = -8,   /* data cannot be reconstructed: too many shards lost */
+    AUG_ECORRUPT = -9,   /* stored data failed its checksum */
+    AUG_ECONFIG = -10,   /* configuration file is wrong */
+    AUG_ETOOLONG = -11,  /* name or key too long */
+    AUG_ECANCELED = -12, /* a callback asked to stop */
+};
+
+#define AUG_ERR_MSG_MAX 512
+
+/* An error carried from where it is understood up to the user: code plus a sentence. */
+typedef struct aug_err {
+    int code;
+    char msg[AUG_ERR_MSG_MAX];
+} aug_err_t;
+
+/* Record code and a printf-style message in err (which may be NULL); returns code. */
+int aug_err_set(aug_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Clear err to AUG_OK with an empty message. */
+void aug_err_clear(aug_err_t *err);
+/* Short fixed name of a code ("not found", "I/O error", ...). Never NULL. */
+const char *aug_strerror(int code);
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+typedef enum { AUG_LOG_ERROR = 0, AUG_LOG_WARN, AUG_LOG_INFO, AUG_LOG_DEBUG } aug_log_level_t;
+
+/* Lines below the level are dropped. Thread-safe. Default: AUG_LOG_WARN. */
+void aug_log_set_level(aug_log_level_t level);
+aug_log_level_t aug_log_get_level(void);
+/* Parse "error", "warn", "info" or "debug"; returns 0 or AUG_EINVAL. */
+int aug_log_parse_level(const char *s, aug_log_level_t *out);
+/* Write one line to stderr: time, level, message. Thread-safe. Never pass secrets. */
+void aug_log(aug_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define aug_error(...) aug_log(AUG_LOG_ERROR, __VA_ARGS__)
+#define aug_warn(...) aug_log(AUG_LOG_WARN, __VA_ARGS__)
+#define aug_info(...) aug_log(AUG_LOG_INFO, __VA_ARGS__)
+#define aug_debug(...) aug_log(AUG_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- parsing helpers ------------------------------------------------------------------- */
+
+/* Parse a byte size: decimal digits with an optional K, M, G or T suffix (powers of 1024,
+ * optional trailing "B" or "iB"). Returns 0, or AUG_EINVAL for anything else or overflow. */
+int aug_parse_size(const char *s, uint64_t *out);
+/* Parse a duration: digits with an optional ms, s, m, h or d suffix (none = seconds), into
+ * milliseconds. Returns 0 or AUG_EINVAL. */
+int aug_parse_duration_ms(const char *s, uint64_t *out);
+/* Format bytes as a short human string ("1.5 MiB") into buf of len bytes; returns buf. */
+char *aug_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+#define AUG_MAX_NODES 64
+
+typedef struct aug_config {
+    char path[PATH_MAX]; /* file the configuration came from, "" for built-in defaults */
+    struct {
+        aug_log_level_t log_level;
+        char state_dir[PATH_MAX];
+    } general;
+    struct {
+        int data_shards;   /* k, 1..16 */
+        int parity_shards; /* m, 0..8 */
+        int write_quorum;  /* k..k+m; default k+1 (capped at k+m) */
+        int n_nodes;
+        char nodes[AUG_MAX_NODES][PATH_MAX + 8]; /* "dir:/path" */
+        uint64_t inline_max;  /* objects up to this many bytes live inside the manifest */
+        uint64_t stripe_size; /* bytes of object data per stripe (k shards) */
+        uint64_t gc_grace_ms; /* unreferenced data younger than this is never collected */
+        uint64_t scrub_interval_ms; /* augurd heals everything this often; 0 = never */
+    } backend;
+} aug_config_t;
+
+/* Fill cfg with built-in defaults (no nodes). */
+void aug_config_defaults(aug_config_t *cfg);
+/* Load an INI file over the defaults. Unknown sections or keys, bad values and inconsistent
+ * settings fail with AUG_ECONFIG and err->msg "file:line: what is wrong". */
+int aug_config_load(aug_config_t *cfg, const char *path, aug_err_t *err);
+/* Same, from a string (name is used in messages). */
+int aug_config_load_string(aug_config_t *cfg, const char *text, const char *name,
+                           aug_err_t *err);
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+/* Fill buf with len cryptographically random bytes; returns 0 or AUG_EIO. */
+int aug_random_bytes(void *buf, size_t len);
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void aug_hex(const void *data, size_t len, char *out);
+/* Parse 2*len hex digits into out; returns 0 or AUG_EINVAL. */
+int aug_unhex(const char *hex, void *out, size_t len);
+/* Wall-clock time in nanoseconds since the epoch. */
+int64_t aug_now_ns(void);
+/* Monotonic time in nanoseconds. */
+int64_t aug_mono_ns(void);
+/* CRC32C (Castagnoli) of len bytes continuing from crc (start with 0). ISA-L backed. */
+uint32_t aug_crc32c(uint32_t crc, const void *data, size_t len);
+/* 64-bit hash of len bytes (for placement and hashing tables; not cryptographic). */
+uint64_t aug_hash64(const void *data, size_t len, uint64_t seed);
+
+#endif

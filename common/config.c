@@ -1,0 +1,299 @@
+/* config.c - augur.conf: INI via libinih, checked key by key, errors as "file:line: message". */
+#include "common.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { KEY_INT, KEY_SIZE, KEY_DURATION, KEY_PATH, KEY_LOG_LEVEL, KEY_NODES } key_type_t;
+
+/* One known key: where it lives in aug_config_t and what values it takes. */
+typedef struct config_key {
+    const char *section;
+    const char *name;
+    key_type_t type;
+    size_t offset;
+    long long min, max; /* for KEY_INT and KEY_SIZE (max 0 = unbounded) */
+} config_key_t;
+
+#define FIELD(f) offsetof(aug_config_t, f)
+
+static const config_key_t config_keys[] = {
+    {"general", "log_level", KEY_LOG_LEVEL, FIELD(general.log_level), 0, 0},
+    {"general", "state_dir", KEY_PATH, FIELD(general.state_dir), 0, 0},
+    {"backend", "data_shards", KEY_INT, FIELD(backend.data_shards), 1, 16},
+    {"backend", "parity_shards", KEY_INT, FIELD(backend.parity_shards), 0, 8},
+    {"backend", "write_quorum", KEY_INT, FIELD(backend.write_quorum), 1, 24},
+    {"backend", "nodes", KEY_NODES, FIELD(backend.nodes), 0, 0},
+    {"backend", "inline_max", KEY_SIZE, FIELD(backend.inline_max), 0, 1 << 20},
+    /* a stripe is split into k shards, each read and written whole: 4 KiB keeps shards
+     * aligned to pages, 64 MiB keeps a few stripes per request well within memory */
+    {"backend", "stripe_size", KEY_SIZE, FIELD(backend.stripe_size), 4096, 64LL << 20},
+    {"backend", "gc_grace", KEY_DURATION, FIELD(backend.gc_grace_ms), 0, 0},
+    {"backend", "scrub_interval", KEY_DURATION, FIELD(backend.scrub_interval_ms), 0, 0},
+};
+
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Parser state: the file being read, line tracking, the lines where checked keys were set. */
+typedef struct load_ctx {
+    aug_config_t *cfg;
+    const char *name;
+    const char *text; /* for string input */
+    size_t text_pos;
+    FILE *fp; /* for file input */
+    int line;
+    int key_line[N_KEYS];
+    aug_err_t *err;
+} load_ctx_t;
+
+void aug_config_defaults(aug_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->general.log_level = AUG_LOG_WARN;
+    snprintf(cfg->general.state_dir, sizeof(cfg->general.state_dir), "/var/lib/augur");
+    cfg->backend.data_shards = 4;
+    cfg->backend.parity_shards = 2;
+    cfg->backend.write_quorum = 0; /* resolved to k+1 after loading */
+    cfg->backend.inline_max = 32 << 10;
+    cfg->backend.stripe_size = 1 << 20;
+    cfg->backend.gc_grace_ms = 3600 * 1000;
+    cfg->backend.scrub_interval_ms = 24 * 3600 * 1000;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* Append "dir:/a, dir:/b" to cfg->backend.nodes. A long list continues on indented lines,
+ * which libinih hands over as further values of the same key. */
+static int parse_nodes(load_ctx_t *c, const char *value)
+{
+    aug_config_t *cfg = c->cfg;
+    char *copy = strdup(value);
+    if (!copy) return aug_err_set(c->err, AUG_ENOMEM, "%s:%d: out of memory", c->name, c->line);
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *spec = trim(tok);
+        if (*spec == '\0') continue;
+        if (strncmp(spec, "dir:", 4) != 0 || spec[4] != '/') {
+            rc = aug_err_set(c->err, AUG_ECONFIG,
+                             "%s:%d: node '%s' is not of the form dir:/absolute/path", c->name,
+                             c->line, spec);
+            break;
+        }
+        if (strlen(spec) >= sizeof(cfg->backend.nodes[0])) {
+            rc = aug_err_set(c->err, AUG_ECONFIG, "%s:%d: node path too long", c->name, c->line);
+            break;
+        }
+        for (int i = 0; i < cfg->backend.n_nodes; i++) {
+            if (strcmp(cfg->backend.nodes[i], spec) == 0) {
+                rc = aug_err_set(c->err, AUG_ECONFIG, "%s:%d: node '%s' is listed twice",
+                                 c->name, c->line, spec);
+                goto out;
+            }
+        }
+        if (cfg->backend.n_nodes == AUG_MAX_NODES) {
+            rc = aug_err_set(c->err, AUG_ECONFIG, "%s:%d: more than %d nodes", c->name, c->line,
+                             AUG_MAX_NODES);
+            break;
+        }
+        snprintf(cfg->backend.nodes[cfg->backend.n_nodes++], sizeof(cfg->backend.nodes[0]),
+                 "%s", spec);
+    }
+out:
+    free(copy);
+    return rc;
+}
+
+static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
+{
+    char *field = (char *)c->cfg + k->offset;
+    switch (k->type) {
+    case KEY_INT: {
+        char *end;
+        long long v = strtoll(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || v < k->min || v > k->max)
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be a whole number from %lld to %lld, not '%s'",
+                               c->name, c->line, k->name, k->min, k->max, value);
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case KEY_SIZE: {
+        uint64_t v;
+        if (aug_parse_size(value, &v) != 0)
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be a size such as 64K, 1M or 2G, not '%s'",
+                               c->name, c->line, k->name, value);
+        if ((long long)v < k->min || (k->max && (long long)v > k->max))
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be between %lld and %lld bytes, not '%s'",
+                               c->name, c->line, k->name, k->min, k->max, value);
+        *(uint64_t *)field = v;
+        return 0;
+    }
+    case KEY_DURATION: {
+        uint64_t v;
+        if (aug_parse_duration_ms(value, &v) != 0)
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be a duration such as 30s, 10m or 1h, not '%s'",
+                               c->name, c->line, k->name, value);
+        *(uint64_t *)field = v;
+        return 0;
+    }
+    case KEY_PATH:
+        if (value[0] != '/' || strlen(value) >= PATH_MAX)
+            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s must be an absolute path",
+                               c->name, c->line, k->name);
+        snprintf(field, PATH_MAX, "%s", value);
+        return 0;
+    case KEY_LOG_LEVEL:
+        if (aug_log_parse_level(value, (aug_log_level_t *)field) != 0)
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: log_level must be error, warn, info or debug, not '%s'",
+                               c->name, c->line, value);
+        return 0;
+    case KEY_NODES: return parse_nodes(c, value);
+    }
+    return AUG_EINVAL;
+}
+
+static int known_section(const char *section)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0) return 1;
+    return 0;
+}
+
+/* libinih handler: returns 1 to continue, 0 to stop on the first error. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *c = user;
+    if (c->err->code != AUG_OK) return 0;
+    if (!known_section(section)) {
+        aug_err_set(c->err, AUG_ECONFIG, "%s:%d: unknown section [%s]", c->name, c->line,
+                    section);
+        return 0;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(config_keys[i].section, section) == 0 &&
+            strcmp(config_keys[i].name, name) == 0) {
+            c->key_line[i] = c->line;
+            return set_key(c, &config_keys[i], value) == 0;
+        }
+    }
+    aug_err_set(c->err, AUG_ECONFIG, "%s:%d: unknown key '%s' in [%s]", c->name, c->line, name,
+                section);
+    return 0;
+}
+
+/* libinih reader: hands over one line at a time so we know the current line number. */
+static char *read_line(char *buf, int size, void *stream)
+{
+    load_ctx_t *c = stream;
+    if (c->err->code != AUG_OK) return NULL;
+    if (c->fp) {
+        if (!fgets(buf, size, c->fp)) return NULL;
+        size_t n = strlen(buf);
+        if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(c->fp)) {
+            aug_err_set(c->err, AUG_ECONFIG,
+                        "%s:%d: line longer than %d characters; continue long values on "
+                        "indented lines",
+                        c->name, c->line + 1, size - 2);
+            return NULL;
+        }
+    } else {
+        const char *p = c->text + c->text_pos;
+        if (*p == '\0') return NULL;
+        int n = 0;
+        while (p[n] && p[n] != '\n' && n < size - 2) n++;
+        if (p[n] && p[n] != '\n') {
+            aug_err_set(c->err, AUG_ECONFIG,
+                        "%s:%d: line longer than %d characters; continue long values on "
+                        "indented lines",
+                        c->name, c->line + 1, size - 2);
+            return NULL;
+        }
+        if (p[n] == '\n') n++;
+        memcpy(buf, p, (size_t)n);
+        buf[n] = '\0';
+        c->text_pos += (size_t)n;
+    }
+    c->line++;
+    return buf;
+}
+
+static int line_of(const load_ctx_t *c, const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+            return c->key_line[i];
+    return 0;
+}
+
+/* Checks that need several keys at once; reported at the line of the key that settles it. */
+static int check_consistency(load_ctx_t *c)
+{
+    aug_config_t *cfg = c->cfg;
+    int k = cfg->backend.data_shards, m = cfg->backend.parity_shards;
+    if (cfg->backend.write_quorum == 0) cfg->backend.write_quorum = k + 1 > k + m ? k + m : k + 1;
+    if (cfg->backend.write_quorum < k || cfg->backend.write_quorum > k + m) {
+        int line = line_of(c, "backend", "write_quorum");
+        return aug_err_set(c->err, AUG_ECONFIG,
+                           "%s:%d: write_quorum must be between data_shards (%d) and "
+                           "data_shards + parity_shards (%d), not %d",
+                           c->name, line, k, k + m, cfg->backend.write_quorum);
+    }
+    if (cfg->backend.n_nodes > 0 && cfg->backend.n_nodes < k + m) {
+        int line = line_of(c, "backend", "nodes");
+        return aug_err_set(c->err, AUG_ECONFIG,
+                           "%s:%d: %d nodes are too few for %d data + %d parity shards "
+                           "(need at least %d)",
+                           c->name, line, cfg->backend.n_nodes, k, m, k + m);
+    }
+    return 0;
+}
+
+static int load(load_ctx_t *c)
+{
+    aug_err_clear(c->err);
+    int rc = ini_parse_stream(read_line, c, on_key, c);
+    if (c->err->code != AUG_OK) return c->err->code;
+    if (rc > 0)
+        return aug_err_set(c->err, AUG_ECONFIG,
+                           "%s:%d: not an INI line (expected [section] or key = value)",
+                           c->name, rc);
+    if (rc < 0) return aug_err_set(c->err, AUG_ECONFIG, "%s: cannot be parsed", c->name);
+    return check_consistency(c);
+}
+
+int aug_config_load_string(aug_config_t *cfg, const char *text, const char *name,
+                           aug_err_t *err)
+{
+    aug_err_t local;
+    load_ctx_t c = {.cfg = cfg, .name = name, .text = text, .err = err ? err : &local};
+    snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+    return load(&c);
+}
+
+int aug_config_load(aug_config_t *cfg, const char *path, aug_err_t *err)
+{
+    aug_err_t local;
+    load_ctx_t c = {.cfg = cfg, .name = path, .err = err ? err : &local};
+    c.fp = fopen(path, "r");
+    if (!c.fp)
+        return aug_err_set(c.err, AUG_ECONFIG, "%s: cannot open configuration: %m", path);
+    snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+    int rc = load(&c);
+    fclose(c.fp);
+    return rc;
+}
