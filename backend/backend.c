@@ -35,7 +35,8 @@ int backend_open(const aug_config_t *cfg, backend_t **out, aug_err_t *err)
         b->nodes[i]->ops->health(b->nodes[i], &h);
         if (!h.up) {
             aug_warn("node %s is down (%s); continuing without it", b->nodes[i]->spec, h.reason);
-            backend_note_node(b, i, AUG_EIO);
+            atomic_store(&b->node_down[i], 1);
+            atomic_store(&b->node_down_since[i], aug_mono_ns());
         }
     }
     *out = b;

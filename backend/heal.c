@@ -209,6 +209,11 @@ static void collect_node(healer_t *h, int i)
     node_t *nd = h->b->nodes[i];
     sweep_t sw = {.h = h, .node = nd};
     sw.cutoff = aug_now_ns() - (int64_t)h->b->gc_grace_ms * 1000000LL;
+    if (nd->ops->sweep_partial) {
+        int n = nd->ops->sweep_partial(nd, sw.cutoff);
+        if (n > 0) say(h, "node %s: removed %d abandoned temporary file%s", nd->spec, n,
+                       n == 1 ? "" : "s");
+    }
     nd->ops->list(nd, NS_DATA, NULL, sweep_consider, &sw);
     for (size_t j = 0; j < sw.n; j++) {
         if (nd->ops->remove(nd, sw.doomed[j]) == 0) {

@@ -48,6 +48,9 @@ typedef struct node_ops {
     int (*stat)(node_t *n, const char *name, node_stat_t *st);
     /* Names starting with prefix and greater than after (NULL: no bound), in byte order. */
     int (*list)(node_t *n, const char *prefix, const char *after, node_name_fn fn, void *arg);
+    /* Remove leftovers of writes that never committed (a crashed writer) older than
+     * cutoff_ns (wall clock); returns how many were removed. May be NULL. */
+    int (*sweep_partial)(node_t *n, int64_t cutoff_ns);
     /* Check the node now; an empty replacement directory is initialised here. */
     int (*health)(node_t *n, node_health_t *h);
     void (*close)(node_t *n);

@@ -430,6 +430,30 @@ static int dir_list(node_t *n, const char *prefix, const char *after, node_name_
     return walk_dir(&c, fd, dlen, partial);
 }
 
+static int dir_sweep_partial(node_t *n, int64_t cutoff_ns)
+{
+    dir_node_t *d = (dir_node_t *)n;
+    char tmpdir[ROOT_MAX + 8];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", d->root);
+    int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return 0;
+    DIR *dh = fdopendir(dfd);
+    if (!dh) {
+        close(dfd);
+        return 0;
+    }
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) != NULL) {
+        struct stat st;
+        if (de->d_name[0] == '.' || fstatat(dfd, de->d_name, &st, 0) != 0) continue;
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        if (mtime < cutoff_ns && unlinkat(dfd, de->d_name, 0) == 0) removed++;
+    }
+    closedir(dh);
+    return removed;
+}
+
 /* ---- health ---------------------------------------------------------------------------- */
 
 static int dir_is_empty(const char *path)
@@ -510,6 +534,7 @@ static const node_ops_t dir_ops = {
     .remove = dir_remove,
     .stat = dir_stat,
     .list = dir_list,
+    .sweep_partial = dir_sweep_partial,
     .health = dir_health,
     .close = dir_close,
 };
