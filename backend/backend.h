@@ -102,6 +102,20 @@ int backend_bucket_list(backend_t *b, backend_bucket_info_t **out, size_t *n, au
 int backend_put(backend_t *b, const char *bucket, const char *key,
                 const backend_put_attrs_t *attrs, backend_source_fn src, void *src_arg,
                 backend_manifest_t **out, aug_err_t *err);
+/* Push-style writing of a new version, for callers that receive bytes in pieces (HTTP
+ * bodies, staged files). Nothing is visible until commit; abort (or a failed write or
+ * commit) leaves no trace beyond data that heal collects. One writer is used by one thread
+ * at a time. */
+typedef struct backend_writer backend_writer_t;
+int backend_writer_open(backend_t *b, const char *bucket, const char *key,
+                        const backend_put_attrs_t *attrs, backend_writer_t **out,
+                        aug_err_t *err);
+int backend_writer_write(backend_writer_t *w, const void *buf, size_t len, aug_err_t *err);
+/* Make the version current; frees w. *out (when not NULL) receives the manifest. */
+int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err_t *err);
+/* Drop the write; frees w. NULL is allowed. */
+void backend_writer_abort(backend_writer_t *w);
+
 /* Look up the current manifest of bucket/key. AUG_ENOENT for a missing bucket or key.
  * Caller frees *out. */
 int backend_head(backend_t *b, const char *bucket, const char *key, backend_manifest_t **out,
@@ -112,6 +126,16 @@ int backend_head(backend_t *b, const char *bucket, const char *key, backend_mani
  * good shards remain it fails with AUG_EUNAVAIL before delivering the affected stripe. */
 int backend_read(backend_t *b, const backend_manifest_t *m, uint64_t off, uint64_t len,
                  backend_sink_fn sink, void *sink_arg, aug_err_t *err);
+/* Pull-style reading of bytes [off, off+len) of a version (clamped to its size), for
+ * callers that are asked for bytes in pieces (HTTP responses, FUSE reads). The reader keeps
+ * its own copy of m. Same guarantees as backend_read. */
+typedef struct backend_reader backend_reader_t;
+int backend_reader_open(backend_t *b, const backend_manifest_t *m, uint64_t off, uint64_t len,
+                        backend_reader_t **out, aug_err_t *err);
+/* Copy up to len bytes into buf; returns the count, 0 at the end, or a negative code. */
+ssize_t backend_reader_read(backend_reader_t *r, void *buf, size_t len, aug_err_t *err);
+void backend_reader_close(backend_reader_t *r);
+
 /* Delete bucket/key by writing a tombstone. AUG_ENOENT if it does not exist. */
 int backend_delete(backend_t *b, const char *bucket, const char *key, aug_err_t *err);
 

@@ -141,6 +141,12 @@ int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, ch
                       size_t *n_out, int *exhausted);
 void names_free(char **names, size_t n);
 
+/* ---- object_write.c -------------------------------------------------------------------- */
+
+/* Open a writer whose manifest goes to node name record (a key's, or a multipart part's). */
+int writer_open_record(backend_t *b, const char *record, const char *bucket, const char *key,
+                       const backend_put_attrs_t *attrs, backend_writer_t **out, aug_err_t *err);
+
 /* ---- object_read.c ----------------------------------------------------------------------- */
 
 /* Read object bytes [off, off+len) to sink, healing what it can. If rebuild is set, shards

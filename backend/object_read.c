@@ -2,6 +2,7 @@
  * shard's CRC32C, rebuilding what is lost and writing repaired shards back (heal on read). */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,10 @@ typedef struct reader {
     int full;     /* reading from stripe 0 to the end: whole chunks can be rebuilt */
     int verify_all; /* read every shard of every stripe (heal) */
     int repaired;
+    uint64_t pos, end;   /* object bytes still to hand out */
+    uint64_t cur;        /* stripe in the buffers, UINT64_MAX for none */
+    uint32_t cur_len;    /* its shard length */
+    int failed;
 } reader_t;
 
 static void slot_open(reader_t *r, int i)
@@ -179,28 +184,6 @@ static int load_stripe(reader_t *r, uint64_t st, uint32_t len, aug_err_t *err)
     return 0;
 }
 
-/* Deliver the part of stripe st that overlaps [off, end) to the sink. */
-static int deliver(reader_t *r, uint64_t st, uint32_t len, uint64_t off, uint64_t end,
-                   backend_sink_fn sink, void *arg)
-{
-    uint64_t base = st * object_stripe_bytes(r->o);
-    uint64_t lo = off > base ? off : base;
-    uint64_t stripe_end = base + (uint64_t)len * r->o->k;
-    if (stripe_end > r->o->size) stripe_end = r->o->size;
-    uint64_t hi = end < stripe_end ? end : stripe_end;
-    while (lo < hi) {
-        uint64_t rel = lo - base;
-        int shard = (int)(rel / len);
-        uint64_t in = rel % len;
-        uint64_t take = len - in;
-        if (take > hi - lo) take = hi - lo;
-        int rc = sink(arg, r->slots[shard].buf + in, (size_t)take);
-        if (rc != 0) return rc;
-        lo += take;
-    }
-    return 0;
-}
-
 static void reader_finish(reader_t *r, int ok)
 {
     for (int i = 0; i < r->n; i++) {
@@ -224,42 +207,210 @@ static void reader_finish(reader_t *r, int ok)
     ec_codec_free(&r->codec);
 }
 
+/* Start reading object bytes [off, off+len) (clamped); returns 0 or an error. */
+static int reader_init(reader_t *r, backend_t *b, const backend_object_t *o, uint64_t off,
+                       uint64_t len, int rebuild, aug_err_t *err)
+{
+    memset(r, 0, sizeof(*r));
+    r->b = b;
+    r->o = o;
+    r->n = o->k + o->m;
+    r->cur = UINT64_MAX;
+    r->pos = off < o->size ? off : o->size;
+    r->end = len > o->size - r->pos ? o->size : r->pos + len;
+    if (ec_codec_init(&r->codec, o->k, o->m) != 0)
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    for (int i = 0; i < r->n; i++) {
+        r->slots[i].node = placement_node_index(b, o->nodes[i]);
+        chunk_name(o->id, i, r->names[i], sizeof(r->names[i]));
+        r->slots[i].buf = malloc((size_t)o->shard_len + SHARD_CRC_LEN);
+        if (!r->slots[i].buf) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
+    r->full = r->pos == 0 && r->end == o->size && o->size > 0;
+    r->verify_all = rebuild;
+    if (r->full) {
+        /* whole-object reads can rewrite missing chunk files as they go */
+        for (int i = 0; i < r->n; i++) {
+            if (rebuild || i < o->k) slot_open(r, i);
+            if (r->slots[i].state == SLOT_MISSING) slot_start_rebuild(r, i);
+        }
+    }
+    return 0;
+}
+
+/* Copy up to len of the next bytes into buf, loading stripes as needed. */
+static ssize_t reader_next(reader_t *r, uint8_t *buf, size_t len, aug_err_t *err)
+{
+    if (r->failed) return AUG_EIO;
+    if (r->pos >= r->end || len == 0) return 0;
+    uint64_t sb = object_stripe_bytes(r->o);
+    uint64_t st = r->pos / sb;
+    if (st != r->cur) {
+        r->cur_len = object_shard_len(r->o, st);
+        int rc = load_stripe(r, st, r->cur_len, err);
+        if (rc != 0) {
+            r->failed = 1;
+            return rc;
+        }
+        r->cur = st;
+    }
+    uint64_t base = st * sb;
+    uint64_t stripe_end = base + (uint64_t)r->cur_len * r->o->k;
+    if (stripe_end > r->end) stripe_end = r->end;
+    size_t done = 0;
+    while (done < len && r->pos < stripe_end) {
+        uint64_t rel = r->pos - base;
+        int shard = (int)(rel / r->cur_len);
+        uint64_t in = rel % r->cur_len;
+        uint64_t take = r->cur_len - in;
+        if (take > stripe_end - r->pos) take = stripe_end - r->pos;
+        if (take > len - done) take = len - done;
+        memcpy(buf + done, r->slots[shard].buf + in, (size_t)take);
+        done += (size_t)take;
+        r->pos += take;
+    }
+    return (ssize_t)done;
+}
+
+/* Bytes handed to a sink per call. */
+#define READ_CHUNK (256u << 10)
+
 int object_read(backend_t *b, const backend_object_t *o, uint64_t off, uint64_t len,
                 backend_sink_fn sink, void *arg, int rebuild, int *repaired, aug_err_t *err)
 {
-    if (off >= o->size || len == 0) return 0;
-    uint64_t end = len > o->size - off ? o->size : off + len;
-    reader_t r = {.b = b, .o = o, .n = o->k + o->m};
-    if (ec_codec_init(&r.codec, o->k, o->m) != 0)
-        return aug_err_set(err, AUG_ENOMEM, "out of memory");
-    int rc = 0;
-    for (int i = 0; i < r.n; i++) {
-        r.slots[i].node = placement_node_index(b, o->nodes[i]);
-        chunk_name(o->id, i, r.names[i], sizeof(r.names[i]));
-        r.slots[i].buf = malloc((size_t)o->shard_len + SHARD_CRC_LEN);
-        if (!r.slots[i].buf) rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
+    reader_t r;
+    int rc = reader_init(&r, b, o, off, len, rebuild, err);
+    uint8_t *buf = rc == 0 ? malloc(READ_CHUNK) : NULL;
+    if (rc == 0 && !buf) rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
+    while (rc == 0) {
+        ssize_t n = reader_next(&r, buf, READ_CHUNK, err);
+        if (n < 0) rc = (int)n;
+        if (n <= 0) break;
+        rc = sink(arg, buf, (size_t)n);
+        if (rc != 0 && err && err->code == AUG_OK)
+            aug_err_set(err, rc, "read stopped by its consumer");
     }
-    uint64_t sb = object_stripe_bytes(o);
-    uint64_t first = off / sb, last = (end - 1) / sb;
-    r.full = first == 0 && end == o->size;
-    r.verify_all = rebuild;
-    if (rc == 0 && r.full) {
-        /* whole-object reads can rewrite missing chunk files as they go */
-        for (int i = 0; i < r.n; i++) {
-            if (rebuild || i < o->k) slot_open(&r, i);
-            if (r.slots[i].state == SLOT_MISSING) slot_start_rebuild(&r, i);
-        }
-    }
-    for (uint64_t st = first; rc == 0 && st <= last; st++) {
-        uint32_t slen = object_shard_len(o, st);
-        rc = load_stripe(&r, st, slen, err);
-        if (rc == 0) {
-            rc = deliver(&r, st, slen, off, end, sink, arg);
-            if (rc != 0 && err && err->code == AUG_OK)
-                aug_err_set(err, rc, "read stopped by its consumer");
-        }
-    }
-    reader_finish(&r, rc == 0);
+    free(buf);
+    reader_finish(&r, rc == 0 && r.pos == r.end);
     if (repaired) *repaired += r.repaired;
+    return rc;
+}
+
+/* ---- pull-style reader over a manifest's extents ---------------------------------------- */
+
+struct backend_reader {
+    backend_t *b;
+    backend_manifest_t *m;
+    uint64_t pos, end; /* manifest bytes still to hand out */
+    uint32_t ext;      /* extent of pos */
+    uint64_t ext_start;
+    int open; /* obj holds the reader of extent ext */
+    reader_t obj;
+};
+
+int backend_reader_open(backend_t *b, const backend_manifest_t *m, uint64_t off, uint64_t len,
+                        backend_reader_t **out, aug_err_t *err)
+{
+    backend_reader_t *r = calloc(1, sizeof(*r));
+    if (!r) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    r->b = b;
+    r->m = manifest_clone(m);
+    if (!r->m) {
+        free(r);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
+    r->pos = off < m->size ? off : m->size;
+    r->end = len > m->size - r->pos ? m->size : r->pos + len;
+    *out = r;
+    return 0;
+}
+
+/* Annotate an unavailable-data error with the object's name, once. */
+static void name_error(const backend_manifest_t *m, aug_err_t *err)
+{
+    if (!err || err->code != AUG_EUNAVAIL || strncmp(err->msg, "data unavailable", 16) != 0)
+        return;
+    char msg[AUG_ERR_MSG_MAX];
+    snprintf(msg, sizeof(msg), "%s", err->msg);
+    aug_err_set(err, AUG_EUNAVAIL, "%s/%s: %s", m->bucket, m->key, msg);
+}
+
+ssize_t backend_reader_read(backend_reader_t *r, void *buf, size_t len, aug_err_t *err)
+{
+    const struct backend_layout *l = r->m->layout;
+    if (r->pos >= r->end || len == 0) return 0;
+    if (l->is_inline) {
+        if (r->end > l->inline_len)
+            return aug_err_set(err, AUG_ECORRUPT, "manifest of %s/%s is inconsistent",
+                               r->m->bucket, r->m->key);
+        size_t n = (size_t)(r->end - r->pos < len ? r->end - r->pos : len);
+        memcpy(buf, l->inline_data + r->pos, n);
+        r->pos += n;
+        return (ssize_t)n;
+    }
+    for (;;) {
+        if (r->ext >= l->n_extents) return 0;
+        const backend_extent_t *e = &l->extents[r->ext];
+        if (r->pos >= r->ext_start + e->len) {
+            /* this extent is done: move to the next */
+            if (r->open) reader_finish(&r->obj, r->obj.pos == r->obj.end);
+            r->open = 0;
+            r->ext_start += e->len;
+            r->ext++;
+            continue;
+        }
+        if (!r->open) {
+            uint64_t in = r->pos - r->ext_start;
+            uint64_t want = e->len - in;
+            if (want > r->end - r->pos) want = r->end - r->pos;
+            int rc = reader_init(&r->obj, r->b, &l->objects[e->obj], e->obj_off + in, want, 0,
+                                 err);
+            if (rc != 0) {
+                reader_finish(&r->obj, 0);
+                return rc;
+            }
+            r->open = 1;
+        }
+        ssize_t n = reader_next(&r->obj, buf, len, err);
+        if (n < 0) {
+            name_error(r->m, err);
+            return n;
+        }
+        if (n == 0) {
+            /* the extent's requested part is done; only the overall end stops us */
+            if (r->pos >= r->end) return 0;
+            r->pos = r->ext_start + e->len;
+            continue;
+        }
+        r->pos += (uint64_t)n;
+        return n;
+    }
+}
+
+void backend_reader_close(backend_reader_t *r)
+{
+    if (!r) return;
+    if (r->open) reader_finish(&r->obj, r->obj.pos == r->obj.end);
+    backend_manifest_free(r->m);
+    free(r);
+}
+
+int backend_read(backend_t *b, const backend_manifest_t *m, uint64_t off, uint64_t len,
+                 backend_sink_fn sink, void *sink_arg, aug_err_t *err)
+{
+    backend_reader_t *r;
+    int rc = backend_reader_open(b, m, off, len, &r, err);
+    if (rc != 0) return rc;
+    uint8_t *buf = malloc(READ_CHUNK);
+    if (!buf) rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
+    while (rc == 0) {
+        ssize_t n = backend_reader_read(r, buf, READ_CHUNK, err);
+        if (n < 0) rc = (int)n;
+        if (n <= 0) break;
+        rc = sink(sink_arg, buf, (size_t)n);
+        if (rc != 0) aug_err_set(err, rc, "read stopped by its consumer");
+    }
+    free(buf);
+    backend_reader_close(r);
     return rc;
 }

@@ -17,35 +17,6 @@ typedef struct shard_set {
     int live;
 } shard_set_t;
 
-/* Bytes come first from an already-read head buffer, then from the caller's source. */
-typedef struct put_source {
-    const uint8_t *head;
-    size_t head_len, head_pos;
-    backend_source_fn src;
-    void *arg;
-    int eof;
-} put_source_t;
-
-/* Fill buf with up to len bytes; returns the count (short only at the end) or an error. */
-static ssize_t source_fill(put_source_t *s, uint8_t *buf, size_t len)
-{
-    size_t got = 0;
-    if (s->head_pos < s->head_len) {
-        size_t n = s->head_len - s->head_pos;
-        if (n > len) n = len;
-        memcpy(buf, s->head + s->head_pos, n);
-        s->head_pos += n;
-        got = n;
-    }
-    while (got < len && !s->eof) {
-        ssize_t n = s->src(s->arg, buf + got, len - got);
-        if (n < 0) return n;
-        if (n == 0) s->eof = 1;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 static void shard_set_abort(shard_set_t *ss)
 {
     for (int i = 0; i < ss->obj.k + ss->obj.m; i++) {
@@ -155,60 +126,6 @@ static int shard_set_commit(shard_set_t *ss, aug_err_t *err)
                        ss->b->write_quorum);
 }
 
-/* Stream the rest of the object into the shard writers; fills ss->obj.size and the MD5. */
-static int write_stripes(shard_set_t *ss, put_source_t *src, EVP_MD_CTX *md5, aug_err_t *err)
-{
-    int k = ss->obj.k, m = ss->obj.m, n = k + m;
-    uint32_t sl = ss->obj.shard_len;
-    size_t stripe = (size_t)k * sl;
-    uint8_t *data = malloc(stripe);
-    uint8_t *parity = malloc((size_t)(m ? m : 1) * sl);
-    uint8_t crc[SHARD_CRC_LEN];
-    ec_codec_t codec;
-    if (!data || !parity || ec_codec_init(&codec, k, m) != 0) {
-        free(data);
-        free(parity);
-        return aug_err_set(err, AUG_ENOMEM, "out of memory");
-    }
-    uint64_t total = 0;
-    int rc = 0;
-    for (;;) {
-        ssize_t got = source_fill(src, data, stripe);
-        if (got < 0) {
-            rc = aug_err_set(err, (int)got, "the upload was abandoned by its source");
-            break;
-        }
-        if (got == 0) break;
-        /* a short last stripe gets shorter shards, padded with zeros to k equal parts */
-        uint32_t len = (size_t)got == stripe ? sl : (uint32_t)(((size_t)got + k - 1) / k);
-        memset(data + got, 0, (size_t)k * len - (size_t)got);
-        EVP_DigestUpdate(md5, data, (size_t)got);
-        uint8_t *dp[16], *pp[8];
-        for (int i = 0; i < k; i++) dp[i] = data + (size_t)i * len;
-        for (int i = 0; i < m; i++) pp[i] = parity + (size_t)i * sl;
-        ec_codec_encode(&codec, len, dp, pp);
-        for (int i = 0; i < n && rc == 0; i++) {
-            uint8_t *shard = i < k ? dp[i] : pp[i - k];
-            le32(crc, aug_crc32c(0, shard, len));
-            rc = shard_append(ss, i, shard, len, err);
-            if (rc == 0) rc = shard_append(ss, i, crc, SHARD_CRC_LEN, err);
-        }
-        total += (uint64_t)got;
-        if (rc != 0 || (size_t)got < stripe) break;
-    }
-    free(data);
-    free(parity);
-    ec_codec_free(&codec);
-    ss->obj.size = total;
-    if (rc != 0) return rc;
-    uint8_t footer[CHUNK_HEADER_LEN];
-    for (int i = 0; i < n && rc == 0; i++) {
-        chunk_header_encode(&ss->obj, i, footer);
-        rc = shard_append(ss, i, footer, sizeof(footer), err);
-    }
-    return rc;
-}
-
 static int fill_attrs(backend_manifest_t *m, const char *bucket, const char *key,
                       const backend_put_attrs_t *a)
 {
@@ -235,23 +152,6 @@ static int fill_attrs(backend_manifest_t *m, const char *bucket, const char *key
     return 0;
 }
 
-/* Read up to cap bytes from src into buf; *eof is set when the source ended within them. */
-static ssize_t read_head(backend_source_fn src, void *arg, uint8_t *buf, size_t cap, int *eof)
-{
-    size_t got = 0;
-    *eof = 0;
-    while (got < cap) {
-        ssize_t n = src(arg, buf + got, cap - got);
-        if (n < 0) return n;
-        if (n == 0) {
-            *eof = 1;
-            break;
-        }
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 /* Build the layout for either inline bytes or the data object just written. */
 static int set_layout(backend_manifest_t *m, shard_set_t *ss, uint8_t *inline_data,
                       size_t inline_len)
@@ -276,74 +176,238 @@ static int set_layout(backend_manifest_t *m, shard_set_t *ss, uint8_t *inline_da
     return 0;
 }
 
-int backend_put(backend_t *b, const char *bucket, const char *key,
-                const backend_put_attrs_t *attrs, backend_source_fn src, void *src_arg,
-                backend_manifest_t **out, aug_err_t *err)
+struct backend_writer {
+    backend_t *b;
+    backend_manifest_t *m; /* being built */
+    char record[PATH_MAX]; /* node name its manifest is written under */
+    EVP_MD_CTX *md5;
+    uint8_t *head; /* bytes kept while the object may still fit inline */
+    size_t head_len;
+    int erasure_coded; /* switched to shards once past inline_max */
+    shard_set_t ss;
+    ec_codec_t codec;
+    uint8_t *stripe, *parity; /* one stripe of data and its parity shards */
+    size_t stripe_fill;
+    uint64_t total;
+    int failed;
+};
+
+/* Encode the buffered stripe (len bytes, short only for the last) and append every shard
+ * with its CRC to its node. */
+static int flush_stripe(backend_writer_t *w, aug_err_t *err)
+{
+    shard_set_t *ss = &w->ss;
+    int k = ss->obj.k, m = ss->obj.m;
+    uint32_t sl = ss->obj.shard_len;
+    size_t got = w->stripe_fill, stripe = (size_t)k * sl;
+    /* a short last stripe gets shorter shards, padded with zeros to k equal parts */
+    uint32_t len = got == stripe ? sl : (uint32_t)((got + (size_t)k - 1) / (size_t)k);
+    memset(w->stripe + got, 0, (size_t)k * len - got);
+    uint8_t *dp[16], *pp[8], crc[SHARD_CRC_LEN];
+    for (int i = 0; i < k; i++) dp[i] = w->stripe + (size_t)i * len;
+    for (int i = 0; i < m; i++) pp[i] = w->parity + (size_t)i * sl;
+    ec_codec_encode(&w->codec, len, dp, pp);
+    int rc = 0;
+    for (int i = 0; i < k + m && rc == 0; i++) {
+        uint8_t *shard = i < k ? dp[i] : pp[i - k];
+        le32(crc, aug_crc32c(0, shard, len));
+        rc = shard_append(ss, i, shard, len, err);
+        if (rc == 0) rc = shard_append(ss, i, crc, SHARD_CRC_LEN, err);
+    }
+    w->stripe_fill = 0;
+    return rc;
+}
+
+/* Append bytes to the stripe pipeline, flushing every full stripe. */
+static int feed_stripes(backend_writer_t *w, const uint8_t *p, size_t len, aug_err_t *err)
+{
+    size_t stripe = (size_t)w->ss.obj.k * w->ss.obj.shard_len;
+    while (len > 0) {
+        size_t n = stripe - w->stripe_fill;
+        if (n > len) n = len;
+        memcpy(w->stripe + w->stripe_fill, p, n);
+        w->stripe_fill += n;
+        p += n;
+        len -= n;
+        if (w->stripe_fill == stripe) {
+            int rc = flush_stripe(w, err);
+            if (rc != 0) return rc;
+        }
+    }
+    return 0;
+}
+
+/* The object outgrew inline_max: open shard writers and push the kept bytes through. */
+static int start_erasure_coding(backend_writer_t *w, aug_err_t *err)
+{
+    backend_t *b = w->b;
+    shard_set_t *ss = &w->ss;
+    memcpy(ss->obj.id, w->m->version_id, sizeof(ss->obj.id));
+    ss->obj.k = (uint8_t)b->k;
+    ss->obj.m = (uint8_t)b->m;
+    ss->obj.shard_len = b->shard_len;
+    w->stripe = malloc((size_t)b->k * b->shard_len);
+    w->parity = malloc((size_t)(b->m ? b->m : 1) * b->shard_len);
+    if (!w->stripe || !w->parity || ec_codec_init(&w->codec, b->k, b->m) != 0)
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    int rc = shard_set_open(ss, err);
+    if (rc != 0) return rc;
+    w->erasure_coded = 1;
+    rc = feed_stripes(w, w->head, w->head_len, err);
+    free(w->head);
+    w->head = NULL;
+    w->head_len = 0;
+    return rc;
+}
+
+int writer_open_record(backend_t *b, const char *record, const char *bucket, const char *key,
+                       const backend_put_attrs_t *attrs, backend_writer_t **out, aug_err_t *err)
+{
+    backend_writer_t *w = calloc(1, sizeof(*w));
+    if (!w) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    w->b = b;
+    w->ss.b = b;
+    snprintf(w->record, sizeof(w->record), "%s", record);
+    w->m = calloc(1, sizeof(*w->m));
+    w->md5 = EVP_MD_CTX_new();
+    w->head = malloc(b->inline_max ? b->inline_max : 1);
+    if (!w->m || !w->md5 || !w->head || fill_attrs(w->m, bucket, key, attrs) != 0 ||
+        aug_random_bytes(w->m->version_id, sizeof(w->m->version_id)) != 0 ||
+        !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
+        backend_writer_abort(w);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
+    *out = w;
+    return 0;
+}
+
+int backend_writer_open(backend_t *b, const char *bucket, const char *key,
+                        const backend_put_attrs_t *attrs, backend_writer_t **out, aug_err_t *err)
 {
     int rc = backend_check_bucket_name(bucket, err);
     if (rc == 0) rc = backend_check_key(key, err);
     if (rc == 0) rc = backend_bucket_stat(b, bucket, NULL, err);
     if (rc != 0) return rc;
-    char mname[PATH_MAX];
-    if (manifest_name(bucket, key, mname, sizeof(mname)) != 0)
+    char record[PATH_MAX];
+    if (manifest_name(bucket, key, record, sizeof(record)) != 0)
         return aug_err_set(err, AUG_ETOOLONG, "key too long");
+    return writer_open_record(b, record, bucket, key, attrs, out, err);
+}
 
-    backend_manifest_t *m = calloc(1, sizeof(*m));
-    EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-    uint8_t *head = malloc(b->inline_max + 1);
-    shard_set_t ss = {.b = b};
-    if (!m || !md5 || !head || fill_attrs(m, bucket, key, attrs) != 0 ||
-        aug_random_bytes(m->version_id, sizeof(m->version_id)) != 0 ||
-        !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
-        rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
-        goto out;
-    }
-    int eof;
-    ssize_t got = read_head(src, src_arg, head, b->inline_max + 1, &eof);
-    if (got < 0) {
-        rc = aug_err_set(err, (int)got, "the upload was abandoned by its source");
-        goto out;
-    }
-    if (eof) {
-        EVP_DigestUpdate(md5, head, (size_t)got);
-        m->size = (uint64_t)got;
-        rc = set_layout(m, NULL, head, (size_t)got);
-        if (rc == 0) head = NULL;
-    } else {
-        memcpy(ss.obj.id, m->version_id, sizeof(ss.obj.id));
-        ss.obj.k = (uint8_t)b->k;
-        ss.obj.m = (uint8_t)b->m;
-        ss.obj.shard_len = b->shard_len;
-        put_source_t ps = {.head = head, .head_len = (size_t)got, .src = src, .arg = src_arg};
-        rc = shard_set_open(&ss, err);
-        if (rc == 0) rc = write_stripes(&ss, &ps, md5, err);
-        if (rc == 0) rc = shard_set_commit(&ss, err);
-        else shard_set_abort(&ss);
-        if (rc == 0) {
-            m->size = ss.obj.size;
-            rc = set_layout(m, &ss, NULL, 0);
+int backend_writer_write(backend_writer_t *w, const void *buf, size_t len, aug_err_t *err)
+{
+    if (w->failed) return aug_err_set(err, AUG_EIO, "the write already failed");
+    const uint8_t *p = buf;
+    EVP_DigestUpdate(w->md5, p, len);
+    w->total += len;
+    int rc = 0;
+    if (!w->erasure_coded) {
+        size_t room = w->b->inline_max - w->head_len;
+        if (len <= room) {
+            memcpy(w->head + w->head_len, p, len);
+            w->head_len += len;
+            return 0;
         }
+        rc = start_erasure_coding(w, err);
+    }
+    if (rc == 0) rc = feed_stripes(w, p, len, err);
+    if (rc != 0) w->failed = 1;
+    return rc;
+}
+
+/* Finish the shards: last partial stripe, footers, durable commit on the quorum. */
+static int finish_shards(backend_writer_t *w, aug_err_t *err)
+{
+    shard_set_t *ss = &w->ss;
+    int rc = w->stripe_fill > 0 ? flush_stripe(w, err) : 0;
+    ss->obj.size = w->total;
+    uint8_t footer[CHUNK_HEADER_LEN];
+    for (int i = 0; i < ss->obj.k + ss->obj.m && rc == 0; i++) {
+        chunk_header_encode(&ss->obj, i, footer);
+        rc = shard_append(ss, i, footer, sizeof(footer), err);
     }
     if (rc != 0) {
-        if (err && err->code == AUG_OK) aug_err_set(err, rc, "%s", aug_strerror(rc));
-        goto out;
+        shard_set_abort(ss);
+        return rc;
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    EVP_DigestFinal_ex(md5, digest, &dlen);
-    aug_hex(digest, dlen, m->etag);
-    rc = record_write(b, mname, m, err);
+    return shard_set_commit(ss, err);
+}
+
+int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err_t *err)
+{
+    int rc = w->failed ? aug_err_set(err, AUG_EIO, "the write already failed") : 0;
+    backend_manifest_t *m = w->m;
+    if (rc == 0 && w->erasure_coded) {
+        rc = finish_shards(w, err);
+        if (rc == 0) rc = set_layout(m, &w->ss, NULL, 0);
+    } else if (rc == 0) {
+        rc = set_layout(m, NULL, w->head, w->head_len);
+        if (rc == 0) w->head = NULL;
+        else aug_err_set(err, rc, "out of memory");
+    }
+    if (rc == 0) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int dlen = 0;
+        EVP_DigestFinal_ex(w->md5, digest, &dlen);
+        aug_hex(digest, dlen, m->etag);
+        m->size = w->total;
+        rc = record_write(w->b, w->record, m, err);
+    }
     if (rc == 0 && out) {
         *out = m;
-        m = NULL;
+        w->m = NULL;
     }
-out:
-    if (ss.obj.nodes) {
-        for (int i = 0; i < ss.obj.k + ss.obj.m; i++) free(ss.obj.nodes[i]);
-        free(ss.obj.nodes);
-    }
-    EVP_MD_CTX_free(md5);
-    free(head);
-    backend_manifest_free(m);
+    w->failed = rc != 0;
+    backend_writer_abort(w);
     return rc;
+}
+
+void backend_writer_abort(backend_writer_t *w)
+{
+    if (!w) return;
+    shard_set_abort(&w->ss);
+    if (w->ss.obj.nodes) {
+        for (int i = 0; i < w->ss.obj.k + w->ss.obj.m; i++) free(w->ss.obj.nodes[i]);
+        free(w->ss.obj.nodes);
+    }
+    if (w->erasure_coded || w->codec.matrix) ec_codec_free(&w->codec);
+    free(w->stripe);
+    free(w->parity);
+    free(w->head);
+    EVP_MD_CTX_free(w->md5);
+    backend_manifest_free(w->m);
+    free(w);
+}
+
+/* Bytes per call to a put source: large enough to amortise calls, small next to a stripe. */
+#define PUT_CHUNK (256u << 10)
+
+int backend_put(backend_t *b, const char *bucket, const char *key,
+                const backend_put_attrs_t *attrs, backend_source_fn src, void *src_arg,
+                backend_manifest_t **out, aug_err_t *err)
+{
+    backend_writer_t *w;
+    int rc = backend_writer_open(b, bucket, key, attrs, &w, err);
+    if (rc != 0) return rc;
+    uint8_t *buf = malloc(PUT_CHUNK);
+    if (!buf) {
+        backend_writer_abort(w);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
+    for (;;) {
+        ssize_t n = src(src_arg, buf, PUT_CHUNK);
+        if (n < 0) {
+            rc = aug_err_set(err, (int)n, "the upload was abandoned by its source");
+            break;
+        }
+        if (n == 0) break;
+        rc = backend_writer_write(w, buf, (size_t)n, err);
+        if (rc != 0) break;
+    }
+    free(buf);
+    if (rc != 0) {
+        backend_writer_abort(w);
+        return rc;
+    }
+    return backend_writer_commit(w, out, err);
 }
