@@ -136,6 +136,20 @@ int backend_reader_open(backend_t *b, const backend_manifest_t *m, uint64_t off,
 ssize_t backend_reader_read(backend_reader_t *r, void *buf, size_t len, aug_err_t *err);
 void backend_reader_close(backend_reader_t *r);
 
+/* A range of an existing version, as a piece of a new one. */
+typedef struct backend_piece {
+    const backend_manifest_t *manifest;
+    uint64_t off, len;
+} backend_piece_t;
+
+/* Make a new version of bucket/key out of ranges of existing versions without copying
+ * their data (the new manifest refers to the same immutable data objects); small results
+ * are stored inline. etag is stored as given (e.g. "md5-N" for multipart). AUG_EINVAL for a
+ * range outside its source. */
+int backend_put_composed(backend_t *b, const char *bucket, const char *key,
+                         const backend_put_attrs_t *attrs, const backend_piece_t *pieces,
+                         size_t n, const char *etag, backend_manifest_t **out, aug_err_t *err);
+
 /* Delete bucket/key by writing a tombstone. AUG_ENOENT if it does not exist. */
 int backend_delete(backend_t *b, const char *bucket, const char *key, aug_err_t *err);
 
@@ -144,6 +158,59 @@ void backend_manifest_free(backend_manifest_t *m);
 void backend_version_hex(const backend_manifest_t *m, char out[33]);
 /* Value of metadata name (lower case) or NULL. */
 const char *backend_manifest_meta(const backend_manifest_t *m, const char *name);
+
+/* ---- multipart uploads ------------------------------------------------------------------ */
+
+#define BACKEND_MAX_PARTS 10000
+
+/* Start an upload of bucket/key with the attributes the final object gets; upload_id
+ * receives 32 hex digits. */
+int backend_upload_create(backend_t *b, const char *bucket, const char *key,
+                          const backend_put_attrs_t *attrs, char upload_id[33], aug_err_t *err);
+/* The upload's record (key, attributes; written_ns is when it started). AUG_ENOENT if there
+ * is no such upload. Caller frees *out. */
+int backend_upload_get(backend_t *b, const char *bucket, const char *upload_id,
+                       backend_manifest_t **out, aug_err_t *err);
+/* A writer for part number part (1..10000); its commit replaces any earlier upload of that
+ * part and returns the part's manifest (ETag = MD5 of the part). */
+int backend_upload_part_writer(backend_t *b, const char *bucket, const char *upload_id,
+                               int part, backend_writer_t **out, aug_err_t *err);
+/* A part made of ranges of existing versions (UploadPartCopy), with the given ETag. */
+int backend_upload_part_compose(backend_t *b, const char *bucket, const char *upload_id,
+                                int part, const backend_piece_t *pieces, size_t n,
+                                const char *etag, backend_manifest_t **out, aug_err_t *err);
+
+typedef struct backend_part {
+    int number;
+    backend_manifest_t *manifest; /* size, etag, written_ns of the part */
+} backend_part_t;
+typedef struct backend_part_list {
+    backend_part_t *parts; /* sorted by number */
+    size_t n;
+} backend_part_list_t;
+int backend_upload_list_parts(backend_t *b, const char *bucket, const char *upload_id,
+                              backend_part_list_t *out, aug_err_t *err);
+void backend_part_list_free(backend_part_list_t *l);
+/* Make the object out of the given ranges of parts (the caller has checked part numbers,
+ * order and ETags), then forget the upload. */
+int backend_upload_complete(backend_t *b, const char *bucket, const char *upload_id,
+                            const backend_piece_t *pieces, size_t n, const char *etag,
+                            backend_manifest_t **out, aug_err_t *err);
+/* Forget an upload and its parts (their data is collected by heal). */
+int backend_upload_abort(backend_t *b, const char *bucket, const char *upload_id,
+                         aug_err_t *err);
+
+typedef struct backend_upload_info {
+    char upload_id[33];
+    backend_manifest_t *manifest; /* the upload record: key, attributes, start time */
+} backend_upload_info_t;
+/* Uploads in progress in bucket, sorted by key then start time. */
+int backend_upload_list(backend_t *b, const char *bucket, backend_upload_info_t **out,
+                        size_t *n, aug_err_t *err);
+void backend_upload_list_free(backend_upload_info_t *items, size_t n);
+/* Abort uploads of bucket started before older_than_ns; *expired counts them. */
+int backend_upload_expire(backend_t *b, const char *bucket, int64_t older_than_ns, int *expired,
+                          aug_err_t *err);
 
 /* ---- listing --------------------------------------------------------------------------- */
 

@@ -167,8 +167,11 @@ static void visit_bucket(healer_t *h, const char *name)
     if (heal_record(h, name, &rec) != 0) return;
     char prefix[128];
     snprintf(prefix, sizeof(prefix), NS_MANIFESTS "%s/", rec->bucket);
-    backend_manifest_free(rec);
     walk_names(h, prefix, visit_manifest);
+    /* parts of multipart uploads in progress are data in use too */
+    snprintf(prefix, sizeof(prefix), NS_UPLOADS "%s/", rec->bucket);
+    walk_names(h, prefix, visit_manifest);
+    backend_manifest_free(rec);
 }
 
 typedef struct sweep {

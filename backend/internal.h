@@ -12,6 +12,7 @@
 #define NS_BUCKETS "b/"
 #define NS_MANIFESTS "m/"
 #define NS_DATA "d/"
+#define NS_UPLOADS "u/"
 
 /* Chunk file: for each stripe this node's shard followed by its CRC32C, then a footer that
  * names the object and shard (at the end, because a stream learns its size only there). */
@@ -143,9 +144,26 @@ void names_free(char **names, size_t n);
 
 /* ---- object_write.c -------------------------------------------------------------------- */
 
-/* Open a writer whose manifest goes to node name record (a key's, or a multipart part's). */
+/* Open a writer whose manifest goes to node name record (a key's, or a multipart part's);
+ * record NULL writes the data only (the caller references it from another manifest). */
 int writer_open_record(backend_t *b, const char *record, const char *bucket, const char *key,
                        const backend_put_attrs_t *attrs, backend_writer_t **out, aug_err_t *err);
+
+/* Store even a small object as shards (for data that other manifests will reference). */
+void writer_force_shards(backend_writer_t *w);
+/* Copy the attributes of a new version into m (bucket, key, times, mode, metadata). */
+int manifest_fill_attrs(backend_manifest_t *m, const char *bucket, const char *key,
+                        const backend_put_attrs_t *a);
+
+/* ---- compose.c ------------------------------------------------------------------------- */
+
+/* Layout made of the pieces' ranges (inline when small enough); *size gets its length. */
+int compose_layout(backend_t *b, const backend_piece_t *pieces, size_t n,
+                   struct backend_layout **out, uint64_t *size, aug_err_t *err);
+/* Write a manifest for bucket/key under node name record, made of the pieces. */
+int compose_into_record(backend_t *b, const char *record, const char *bucket, const char *key,
+                        const backend_put_attrs_t *attrs, const backend_piece_t *pieces,
+                        size_t n, const char *etag, backend_manifest_t **out, aug_err_t *err);
 
 /* ---- object_read.c ----------------------------------------------------------------------- */
 

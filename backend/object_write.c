@@ -126,7 +126,7 @@ static int shard_set_commit(shard_set_t *ss, aug_err_t *err)
                        ss->b->write_quorum);
 }
 
-static int fill_attrs(backend_manifest_t *m, const char *bucket, const char *key,
+int manifest_fill_attrs(backend_manifest_t *m, const char *bucket, const char *key,
                       const backend_put_attrs_t *a)
 {
     snprintf(m->bucket, sizeof(m->bucket), "%s", bucket);
@@ -184,6 +184,7 @@ struct backend_writer {
     uint8_t *head; /* bytes kept while the object may still fit inline */
     size_t head_len;
     int erasure_coded; /* switched to shards once past inline_max */
+    int force_shards;  /* never inline: the data object is referenced elsewhere */
     shard_set_t ss;
     ec_codec_t codec;
     uint8_t *stripe, *parity; /* one stripe of data and its parity shards */
@@ -267,11 +268,11 @@ int writer_open_record(backend_t *b, const char *record, const char *bucket, con
     if (!w) return aug_err_set(err, AUG_ENOMEM, "out of memory");
     w->b = b;
     w->ss.b = b;
-    snprintf(w->record, sizeof(w->record), "%s", record);
+    if (record) snprintf(w->record, sizeof(w->record), "%s", record);
     w->m = calloc(1, sizeof(*w->m));
     w->md5 = EVP_MD_CTX_new();
     w->head = malloc(b->inline_max ? b->inline_max : 1);
-    if (!w->m || !w->md5 || !w->head || fill_attrs(w->m, bucket, key, attrs) != 0 ||
+    if (!w->m || !w->md5 || !w->head || manifest_fill_attrs(w->m, bucket, key, attrs) != 0 ||
         aug_random_bytes(w->m->version_id, sizeof(w->m->version_id)) != 0 ||
         !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
         backend_writer_abort(w);
@@ -302,7 +303,7 @@ int backend_writer_write(backend_writer_t *w, const void *buf, size_t len, aug_e
     w->total += len;
     int rc = 0;
     if (!w->erasure_coded) {
-        size_t room = w->b->inline_max - w->head_len;
+        size_t room = w->force_shards ? 0 : w->b->inline_max - w->head_len;
         if (len <= room) {
             memcpy(w->head + w->head_len, p, len);
             w->head_len += len;
@@ -351,7 +352,7 @@ int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err
         EVP_DigestFinal_ex(w->md5, digest, &dlen);
         aug_hex(digest, dlen, m->etag);
         m->size = w->total;
-        rc = record_write(w->b, w->record, m, err);
+        if (w->record[0]) rc = record_write(w->b, w->record, m, err);
     }
     if (rc == 0 && out) {
         *out = m;
@@ -360,6 +361,11 @@ int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err
     w->failed = rc != 0;
     backend_writer_abort(w);
     return rc;
+}
+
+void writer_force_shards(backend_writer_t *w)
+{
+    w->force_shards = 1;
 }
 
 void backend_writer_abort(backend_writer_t *w)
