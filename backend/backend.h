@@ -111,6 +111,8 @@ int backend_writer_open(backend_t *b, const char *bucket, const char *key,
                         const backend_put_attrs_t *attrs, backend_writer_t **out,
                         aug_err_t *err);
 int backend_writer_write(backend_writer_t *w, const void *buf, size_t len, aug_err_t *err);
+/* Add or replace a metadata entry of the version being written (before commit). */
+int backend_writer_set_meta(backend_writer_t *w, const char *name, const char *value);
 /* Make the version current; frees w. *out (when not NULL) receives the manifest. */
 int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err_t *err);
 /* Drop the write; frees w. NULL is allowed. */
@@ -192,10 +194,11 @@ int backend_upload_list_parts(backend_t *b, const char *bucket, const char *uplo
                               backend_part_list_t *out, aug_err_t *err);
 void backend_part_list_free(backend_part_list_t *l);
 /* Make the object out of the given ranges of parts (the caller has checked part numbers,
- * order and ETags), then forget the upload. */
+ * order and ETags), then forget the upload. part_sizes (may be NULL) is kept as metadata
+ * "augur-parts" so single parts can be read back by number. */
 int backend_upload_complete(backend_t *b, const char *bucket, const char *upload_id,
                             const backend_piece_t *pieces, size_t n, const char *etag,
-                            backend_manifest_t **out, aug_err_t *err);
+                            const char *part_sizes, backend_manifest_t **out, aug_err_t *err);
 /* Forget an upload and its parts (their data is collected by heal). */
 int backend_upload_abort(backend_t *b, const char *bucket, const char *upload_id,
                          aug_err_t *err);

@@ -363,6 +363,33 @@ int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err
     return rc;
 }
 
+int backend_writer_set_meta(backend_writer_t *w, const char *name, const char *value)
+{
+    backend_manifest_t *m = w->m;
+    char *v = strdup(value);
+    if (!v) return AUG_ENOMEM;
+    for (size_t i = 0; i < m->n_meta; i++) {
+        if (strcmp(m->meta[i].name, name) == 0) {
+            free(m->meta[i].value);
+            m->meta[i].value = v;
+            return 0;
+        }
+    }
+    backend_kv_t *p = realloc(m->meta, (m->n_meta + 1) * sizeof(*p));
+    char *n = strdup(name);
+    if (!p || !n) {
+        free(v);
+        free(n);
+        if (p) m->meta = p;
+        return AUG_ENOMEM;
+    }
+    m->meta = p;
+    m->meta[m->n_meta].name = n;
+    m->meta[m->n_meta].value = v;
+    m->n_meta++;
+    return 0;
+}
+
 void writer_force_shards(backend_writer_t *w)
 {
     w->force_shards = 1;

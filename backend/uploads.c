@@ -216,15 +216,24 @@ static void upload_remove(backend_t *b, const char *bucket, const char *upload_i
 
 int backend_upload_complete(backend_t *b, const char *bucket, const char *upload_id,
                             const backend_piece_t *pieces, size_t n, const char *etag,
-                            backend_manifest_t **out, aug_err_t *err)
+                            const char *part_sizes, backend_manifest_t **out, aug_err_t *err)
 {
     backend_manifest_t *up;
     int rc = backend_upload_get(b, bucket, upload_id, &up, err);
     if (rc != 0) return rc;
+    backend_kv_t *meta = calloc(up->n_meta + 1, sizeof(*meta));
+    if (!meta) {
+        backend_manifest_free(up);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
+    memcpy(meta, up->meta, up->n_meta * sizeof(*meta));
+    size_t n_meta = up->n_meta;
+    if (part_sizes) meta[n_meta++] = (backend_kv_t){.name = "augur-parts", .value = (char *)part_sizes};
     backend_put_attrs_t attrs = {.content_type = up->content_type, .mode = up->mode,
-                                 .uid = up->uid, .gid = up->gid, .n_meta = up->n_meta,
-                                 .meta = up->meta};
+                                 .uid = up->uid, .gid = up->gid, .n_meta = n_meta,
+                                 .meta = meta};
     rc = backend_put_composed(b, bucket, up->key, &attrs, pieces, n, etag, out, err);
+    free(meta);
     if (rc == 0) {
         backend_part_list_t parts;
         if (backend_upload_list_parts(b, bucket, upload_id, &parts, NULL) == 0) {

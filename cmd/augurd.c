@@ -1,7 +1,8 @@
-/* augurd.c - the augur daemon. For now it keeps the backend healthy: a scrubber walks every
- * object on a schedule, repairs what is damaged and collects unreferenced data. The S3
- * gateway and the FUSE mount join this process as they land. */
+/* augurd.c - the augur daemon: the S3 gateway over the backend, and a scrubber that walks every
+ * object on a schedule, repairs what is damaged and collects unreferenced data. The FUSE
+ * mount joins this process as it lands. */
 #include "backend/backend.h"
+#include "gateway/gateway.h"
 #include "cmd/cmd.h"
 #include "common/common.h"
 
@@ -52,6 +53,20 @@ static void scrub_once(backend_t *b)
     if (rc != 0) aug_warn("scrub: %s", err.msg);
 }
 
+/* Abort multipart uploads abandoned for longer than expiry_ms in every bucket. */
+static void expire_uploads(backend_t *b, uint64_t expiry_ms)
+{
+    backend_bucket_info_t *buckets;
+    size_t n;
+    if (expiry_ms == 0 || backend_bucket_list(b, &buckets, &n, NULL) != 0) return;
+    int64_t cutoff = aug_now_ns() - (int64_t)expiry_ms * 1000000LL;
+    for (size_t i = 0; i < n; i++) {
+        int expired = 0;
+        backend_upload_expire(b, buckets[i].name, cutoff, &expired, NULL);
+    }
+    free(buckets);
+}
+
 static int usage(FILE *to, int status)
 {
     fprintf(to, "usage: augurd [-c CONF] [--version]\n"
@@ -100,17 +115,36 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not a signal */
+    gateway_t *gw = NULL;
+    if (cfg.gateway.listen[0] && gateway_start(&cfg, b, &gw, &err) != 0) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        backend_close(b);
+        return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
+    }
     aug_log(AUG_LOG_INFO, "augurd %s started with %d nodes (%d+%d)", AUGUR_VERSION,
             backend_node_count(b), cfg.backend.data_shards, cfg.backend.parity_shards);
-    fprintf(stderr, "augurd %s: serving %d nodes, scrubbing every %llu s; Ctrl-C stops\n",
-            AUGUR_VERSION, backend_node_count(b),
+    fprintf(stderr, "augurd %s: %d nodes, S3 on %s, scrubbing every %llu s; Ctrl-C stops\n",
+            AUGUR_VERSION, backend_node_count(b), gw ? cfg.gateway.listen : "(off)",
             (unsigned long long)(cfg.backend.scrub_interval_ms / 1000));
+    /* the first scrub waits one interval: a restart should not cost a full walk */
+    int64_t last_scrub = aug_mono_ns(), last_expiry = 0;
+    const int64_t hour_ns = 3600LL * 1000000000LL;
     while (!stop_requested) {
-        if (cfg.backend.scrub_interval_ms > 0) scrub_once(b);
-        sleep_interruptible(cfg.backend.scrub_interval_ms ? cfg.backend.scrub_interval_ms
-                                                          : 3600 * 1000);
+        int64_t now = aug_mono_ns();
+        if (gw && (last_expiry == 0 || now - last_expiry >= hour_ns)) {
+            expire_uploads(b, cfg.gateway.multipart_expiry_ms);
+            last_expiry = now;
+        }
+        if (cfg.backend.scrub_interval_ms > 0 &&
+            now - last_scrub >= (int64_t)cfg.backend.scrub_interval_ms * 1000000LL) {
+            scrub_once(b);
+            last_scrub = aug_mono_ns();
+        }
+        sleep_interruptible(1000);
     }
     aug_log(AUG_LOG_INFO, "augurd stopping");
+    gateway_stop(gw);
     backend_close(b);
     return CMD_EXIT_OK;
 }

@@ -56,6 +56,9 @@ int aug_log_parse_level(const char *s, aug_log_level_t *out);
 /* Write one line to stderr: time, level, message. Thread-safe. Never pass secrets. */
 void aug_log(aug_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One access-log line to stderr, printed whatever the level. Never pass secrets. */
+void aug_log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define aug_error(...) aug_log(AUG_LOG_ERROR, __VA_ARGS__)
 #define aug_warn(...) aug_log(AUG_LOG_WARN, __VA_ARGS__)
 #define aug_info(...) aug_log(AUG_LOG_INFO, __VA_ARGS__)
@@ -93,6 +96,17 @@ typedef struct aug_config {
         uint64_t gc_grace_ms; /* unreferenced data younger than this is never collected */
         uint64_t scrub_interval_ms; /* augurd heals everything this often; 0 = never */
     } backend;
+    struct {
+        char listen[128];          /* HOST:PORT of the S3 endpoint; "" disables it */
+        char credentials[PATH_MAX]; /* credentials file; must not be readable by others */
+        int threads;               /* HTTP worker threads */
+        int max_connections;
+        uint64_t idle_timeout_ms;  /* a connection idle this long is closed */
+        char region[64];           /* what GetBucketLocation answers and SigV4 expects */
+        char domain[256];          /* virtual-hosted style: BUCKET.domain; "" path style only */
+        char public_read[1024];    /* buckets anonymous clients may read, comma separated */
+        uint64_t multipart_expiry_ms; /* uploads abandoned this long are removed */
+    } gateway;
 } aug_config_t;
 
 /* Fill cfg with built-in defaults (no nodes). */

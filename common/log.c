@@ -56,3 +56,21 @@ void aug_log(aug_log_level_t level, const char *fmt, ...)
     fprintf(stderr, "%s\n", line);
     pthread_mutex_unlock(&log_lock);
 }
+
+void aug_log_access(const char *fmt, ...)
+{
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ access ", ts.tv_nsec / 1000000);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "%s\n", line);
+    pthread_mutex_unlock(&log_lock);
+}

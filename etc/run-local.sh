@@ -5,6 +5,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 var="$top/var"
 mkdir -p "$var"/node{1..6} "$var/state"
 conf="$var/augur.conf"
+creds="$var/credentials"
+if [ ! -s "$creds" ]; then
+    # a fresh key pair for this checkout, readable by its owner only
+    ( umask 077; printf 'augur%s %s\n' "$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        "$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | head -c 40)" > "$creds" )
+fi
+chmod 600 "$creds"
+read -r access_key secret_key < "$creds"
 cat > "$conf" <<CONF
 # written by make run; edit etc/augur.conf for the documented sample
 [general]
@@ -17,15 +25,26 @@ parity_shards = 2
 nodes = dir:$var/node1, dir:$var/node2, dir:$var/node3,
         dir:$var/node4, dir:$var/node5, dir:$var/node6
 scrub_interval = 1h
+
+[gateway]
+listen = 127.0.0.1:9000
+credentials = $creds
 CONF
 cat <<MSG
 
 augur is running on six dir nodes under $var (4 data + 2 parity shards).
-In another terminal:
+S3 is served at http://127.0.0.1:9000. In another terminal:
+
+  export AWS_ACCESS_KEY_ID=$access_key AWS_SECRET_ACCESS_KEY=$secret_key
+  export AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url http://127.0.0.1:9000 s3 mb s3://demo
+  aws --endpoint-url http://127.0.0.1:9000 s3 cp /etc/os-release s3://demo/
+  aws --endpoint-url http://127.0.0.1:9000 s3 ls s3://demo
+
+or with the augur command line, straight on the nodes:
 
   export AUGUR_CONF=$conf
-  $top/build/augur mb demo
-  $top/build/augur put /etc/os-release demo/os-release
+  $top/build/augur ls demo
   $top/build/augur ls demo
   $top/build/augur get demo/os-release -
   rm -rf $var/node3 && mkdir $var/node3     # lose a disk...

@@ -1,0 +1,22 @@
+/* gateway.h - the S3 endpoint: HTTP (libmicrohttpd), SigV4/SigV2, S3 operations over the store.
+ *
+ * gateway_start() returns once the endpoint listens; requests are served on the gateway's own
+ * threads until gateway_stop(). */
+#ifndef AUGUR_GATEWAY_H
+#define AUGUR_GATEWAY_H
+
+#include "backend/backend.h"
+#include "common/common.h"
+
+typedef struct gateway gateway_t;
+
+/* Start serving cfg->gateway over b (which must outlive the gateway). Fails with
+ * AUG_ECONFIG for a bad listen address or an unsafe or broken credentials file, AUG_EIO
+ * if the address cannot be bound. Caller stops and frees with gateway_stop(). */
+int gateway_start(const aug_config_t *cfg, backend_t *b, gateway_t **out, aug_err_t *err);
+/* The TCP port actually bound (useful with port 0). */
+int gateway_port(const gateway_t *gw);
+/* Stop accepting, finish or abort requests in flight, free everything. NULL is allowed. */
+void gateway_stop(gateway_t *gw);
+
+#endif

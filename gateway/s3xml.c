@@ -1,0 +1,141 @@
+/* s3xml.c - S3 XML documents written with libxml2's text writer, plus the time and URL formats
+ * S3 responses use. */
+#include "gw.h"
+
+#include <libxml/xmlwriter.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
+
+struct gw_xml {
+    xmlBufferPtr buf;
+    xmlTextWriterPtr w;
+    int failed;
+};
+
+gw_xml_t *gw_xml_begin(const char *root)
+{
+    gw_xml_t *x = calloc(1, sizeof(*x));
+    if (!x) return NULL;
+    x->buf = xmlBufferCreate();
+    x->w = x->buf ? xmlNewTextWriterMemory(x->buf, 0) : NULL;
+    if (!x->w || xmlTextWriterStartDocument(x->w, "1.0", "UTF-8", NULL) < 0 ||
+        xmlTextWriterStartElement(x->w, BAD_CAST root) < 0)
+        x->failed = 1;
+    /* S3 error documents carry no namespace, and SDKs look for <Code> without one */
+    if (!x->failed && strcmp(root, "Error") != 0 &&
+        xmlTextWriterWriteAttribute(x->w, BAD_CAST "xmlns", BAD_CAST S3_XMLNS) < 0)
+        x->failed = 1;
+    return x;
+}
+
+void gw_xml_open(gw_xml_t *x, const char *name)
+{
+    if (x && !x->failed && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0) x->failed = 1;
+}
+
+void gw_xml_close(gw_xml_t *x)
+{
+    if (x && !x->failed && xmlTextWriterEndElement(x->w) < 0) x->failed = 1;
+}
+
+void gw_xml_text(gw_xml_t *x, const char *name, const char *value)
+{
+    if (!x || x->failed) return;
+    if (xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST(value ? value : "")) < 0)
+        x->failed = 1;
+}
+
+void gw_xml_textf(gw_xml_t *x, const char *name, const char *fmt, ...)
+{
+    char value[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    gw_xml_text(x, name, value);
+}
+
+char *gw_xml_finish(gw_xml_t *x, size_t *len)
+{
+    if (!x) return NULL;
+    char *out = NULL;
+    if (!x->failed && xmlTextWriterEndDocument(x->w) >= 0) {
+        xmlFreeTextWriter(x->w);
+        x->w = NULL;
+        size_t n = (size_t)xmlBufferLength(x->buf);
+        out = malloc(n + 1);
+        if (out) {
+            memcpy(out, xmlBufferContent(x->buf), n);
+            out[n] = '\0';
+            *len = n;
+        }
+    }
+    if (x->w) xmlFreeTextWriter(x->w);
+    if (x->buf) xmlBufferFree(x->buf);
+    free(x);
+    return out;
+}
+
+void gw_time_iso(int64_t ns, char *out, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%s.%03dZ", base, (int)((ns / 1000000LL) % 1000));
+}
+
+void gw_time_http(int64_t ns, char *out, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+int gw_parse_http_time(const char *s, int64_t *ns)
+{
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", /* RFC 1123 */
+        "%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
+        "%a %b %d %H:%M:%S %Y",      /* asctime */
+        "%Y-%m-%dT%H:%M:%SZ",        /* ISO 8601, which some clients send */
+        "%Y-%m-%dT%H:%M:%S.000Z",
+    };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *end = strptime(s, formats[i], &tm);
+        if (end && *end == '\0') {
+            *ns = (int64_t)timegm(&tm) * 1000000000LL;
+            return 0;
+        }
+    }
+    return AUG_EINVAL;
+}
+
+char *gw_url_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == '/') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
