@@ -22,6 +22,11 @@ int backend_open(const aug_config_t *cfg, backend_t **out, aug_err_t *err)
                                                 : (k + 1 > k + m ? k + m : k + 1);
     b->inline_max = cfg->backend.inline_max;
     b->gc_grace_ms = cfg->backend.gc_grace_ms;
+    /* one thread per shard of a stripe, so all of them are read at once */
+    if (io_pool_create(k + m > 16 ? 16 : k + m, &b->io) != 0) {
+        free(b);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
     uint64_t per_shard = (cfg->backend.stripe_size + (uint64_t)k - 1) / (uint64_t)k;
     b->shard_len = (uint32_t)((per_shard + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN);
     for (int i = 0; i < cfg->backend.n_nodes; i++) {
@@ -46,6 +51,7 @@ int backend_open(const aug_config_t *cfg, backend_t **out, aug_err_t *err)
 void backend_close(backend_t *b)
 {
     if (!b) return;
+    io_pool_destroy(b->io);
     for (int i = 0; i < b->n_nodes; i++) node_close(b->nodes[i]);
     free(b);
 }

@@ -50,7 +50,25 @@ struct backend_layout {
     backend_extent_t *extents;
 };
 
+/* ---- io_pool.c ------------------------------------------------------------------------- */
+
+typedef struct io_pool io_pool_t;
+/* Tasks submitted together, waited for together. */
+typedef struct io_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pending;
+} io_batch_t;
+int io_pool_create(int threads, io_pool_t **out);
+void io_pool_destroy(io_pool_t *p);
+void io_batch_init(io_batch_t *b);
+/* Run fn(arg) on a pool thread as part of batch b (inline when the pool cannot take it). */
+void io_pool_submit(io_pool_t *p, io_batch_t *b, void (*fn)(void *), void *arg);
+/* Wait until every task of b has run; b may not be used afterwards without io_batch_init. */
+void io_batch_wait(io_batch_t *b);
+
 struct backend {
+    io_pool_t *io; /* parallel shard reads */
     int k, m, write_quorum;
     uint64_t inline_max;
     uint32_t shard_len;

@@ -16,6 +16,7 @@
 
 typedef struct node node_t;
 typedef struct node_writer node_writer_t;
+typedef struct node_blob node_blob_t;
 
 typedef struct node_stat {
     uint64_t size;
@@ -41,6 +42,11 @@ typedef struct node_ops {
     void (*put_abort)(node_writer_t *w);
     /* Read up to len bytes at off into buf; *got receives the count (short at the end). */
     int (*get)(node_t *n, const char *name, uint64_t off, void *buf, size_t len, size_t *got);
+    /* Optional: keep a blob open for many reads (a reader going through a chunk file).
+     * Same results as get(). NULL when the driver has no cheaper way. */
+    int (*open_blob)(node_t *n, const char *name, node_blob_t **out);
+    int (*read_blob)(node_blob_t *h, uint64_t off, void *buf, size_t len, size_t *got);
+    void (*close_blob)(node_blob_t *h);
     /* Overwrite len bytes at off of an existing blob durably (heal of one shard). Drivers that
      * cannot leave this NULL; callers then rewrite the whole blob. */
     int (*patch)(node_t *n, const char *name, uint64_t off, const void *buf, size_t len);

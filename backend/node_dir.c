@@ -226,6 +226,52 @@ static int dir_get(node_t *n, const char *name, uint64_t off, void *buf, size_t 
     return 0;
 }
 
+struct node_blob {
+    dir_node_t *node;
+    int fd;
+};
+
+static int dir_open_blob(node_t *n, const char *name, node_blob_t **out)
+{
+    dir_node_t *d = (dir_node_t *)n;
+    char path[PATH_MAX];
+    if (leaf_path(d, name, path, sizeof(path)) != 0) return AUG_EINVAL;
+    node_blob_t *h = malloc(sizeof(*h));
+    if (!h) return AUG_ENOMEM;
+    h->node = d;
+    h->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (h->fd < 0) {
+        int rc = errno_to_code(d, errno);
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+static int dir_read_blob(node_blob_t *h, uint64_t off, void *buf, size_t len, size_t *got)
+{
+    size_t total = 0;
+    while (total < len) {
+        ssize_t k = pread(h->fd, (char *)buf + total, len - total, (off_t)(off + total));
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return AUG_EIO;
+        }
+        if (k == 0) break;
+        total += (size_t)k;
+    }
+    *got = total;
+    return 0;
+}
+
+static void dir_close_blob(node_blob_t *h)
+{
+    if (!h) return;
+    close(h->fd);
+    free(h);
+}
+
 static int dir_patch(node_t *n, const char *name, uint64_t off, const void *buf, size_t len)
 {
     dir_node_t *d = (dir_node_t *)n;
@@ -530,6 +576,9 @@ static const node_ops_t dir_ops = {
     .put_commit = dir_put_commit,
     .put_abort = dir_put_abort,
     .get = dir_get,
+    .open_blob = dir_open_blob,
+    .read_blob = dir_read_blob,
+    .close_blob = dir_close_blob,
     .patch = dir_patch,
     .remove = dir_remove,
     .stat = dir_stat,

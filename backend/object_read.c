@@ -20,7 +20,8 @@ typedef struct slot {
     int stripe_ok; /* this stripe's shard was read and checked */
     int stripe_bad; /* read but corrupt: patch it in place */
     node_writer_t *rebuild; /* rewriting the whole chunk file */
-    uint8_t *buf;           /* shard_len + CRC */
+    node_blob_t *blob;      /* the chunk file, kept open while reading */
+    uint8_t *buf;           /* shard_len + CRC, page aligned */
 } slot_t;
 
 typedef struct reader {
@@ -51,7 +52,14 @@ static void slot_open(reader_t *r, int i)
     uint8_t hdr[CHUNK_HEADER_LEN];
     size_t got = 0;
     node_t *nd = b->nodes[s->node];
-    int rc = nd->ops->get(nd, r->names[i], chunk_footer_offset(r->o), hdr, sizeof(hdr), &got);
+    int rc;
+    if (nd->ops->open_blob) {
+        rc = nd->ops->open_blob(nd, r->names[i], &s->blob);
+        if (rc != 0) s->blob = NULL;
+        else rc = nd->ops->read_blob(s->blob, chunk_footer_offset(r->o), hdr, sizeof(hdr), &got);
+    } else {
+        rc = nd->ops->get(nd, r->names[i], chunk_footer_offset(r->o), hdr, sizeof(hdr), &got);
+    }
     backend_note_node(b, s->node, rc);
     if (rc == AUG_EIO || rc == AUG_ENOMEM || rc == AUG_EINVAL) {
         s->state = SLOT_DOWN;
@@ -74,8 +82,10 @@ static void slot_read_stripe(reader_t *r, int i, uint64_t st, uint32_t len)
     if (s->state != SLOT_OK) return;
     node_t *nd = r->b->nodes[s->node];
     size_t got = 0;
-    int rc = nd->ops->get(nd, r->names[i], chunk_offset(r->o, st), s->buf, len + SHARD_CRC_LEN,
-                          &got);
+    int rc = s->blob ? nd->ops->read_blob(s->blob, chunk_offset(r->o, st), s->buf,
+                                          len + SHARD_CRC_LEN, &got)
+                     : nd->ops->get(nd, r->names[i], chunk_offset(r->o, st), s->buf,
+                                    len + SHARD_CRC_LEN, &got);
     backend_note_node(r->b, s->node, rc);
     if (rc == AUG_EIO) {
         s->state = SLOT_DOWN;
@@ -145,15 +155,46 @@ static void heal_stripe(reader_t *r, uint64_t st, uint32_t len)
 
 /* Make every shard of stripe st available in the slot buffers (data shards always; parity
  * too when verifying or rebuilding). Returns 0 or AUG_EUNAVAIL. */
+typedef struct shard_job {
+    reader_t *r;
+    int i;
+    uint64_t st;
+    uint32_t len;
+} shard_job_t;
+
+static void shard_job_run(void *arg)
+{
+    shard_job_t *j = arg;
+    slot_read_stripe(j->r, j->i, j->st, j->len);
+}
+
+/* Read shards [from, to) of stripe st at once, each on its own pool thread (the first one
+ * here); returns how many are good. */
+static int read_shards(reader_t *r, int from, int to, uint64_t st, uint32_t len)
+{
+    shard_job_t jobs[24];
+    io_batch_t batch;
+    io_batch_init(&batch);
+    for (int i = from; i < to; i++) {
+        jobs[i] = (shard_job_t){.r = r, .i = i, .st = st, .len = len};
+        if (i > from) io_pool_submit(r->b->io, &batch, shard_job_run, &jobs[i]);
+    }
+    if (to > from) shard_job_run(&jobs[from]);
+    io_batch_wait(&batch);
+    int good = 0;
+    for (int i = from; i < to; i++) good += r->slots[i].stripe_ok;
+    return good;
+}
+
 static int load_stripe(reader_t *r, uint64_t st, uint32_t len, aug_err_t *err)
 {
     int k = r->o->k, n = r->n;
     for (int i = 0; i < n; i++) r->slots[i].stripe_ok = r->slots[i].stripe_bad = 0;
-    int good = 0;
-    /* data shards first: with all of them good no decoding is needed */
-    for (int i = 0; i < n && (good < k || r->verify_all); i++) {
+    /* data shards first, together: with all of them good no decoding is needed */
+    int good = read_shards(r, 0, r->verify_all ? n : k, st, len);
+    for (int i = k; i < n && good < k && !r->verify_all; i++) {
         slot_read_stripe(r, i, st, len);
-        if (r->slots[i].stripe_ok) good++;
+        good += r->slots[i].stripe_ok;
     }
     if (good < k)
         return aug_err_set(err, AUG_EUNAVAIL,
@@ -202,6 +243,8 @@ static void reader_finish(reader_t *r, int ok)
             }
             s->rebuild = NULL;
         }
+        if (s->blob) r->b->nodes[s->node]->ops->close_blob(s->blob);
+        s->blob = NULL;
         free(s->buf);
     }
     ec_codec_free(&r->codec);
@@ -223,8 +266,11 @@ static int reader_init(reader_t *r, backend_t *b, const backend_object_t *o, uin
     for (int i = 0; i < r->n; i++) {
         r->slots[i].node = placement_node_index(b, o->nodes[i]);
         chunk_name(o->id, i, r->names[i], sizeof(r->names[i]));
-        r->slots[i].buf = malloc((size_t)o->shard_len + SHARD_CRC_LEN);
-        if (!r->slots[i].buf) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+        /* page-aligned buffers let the kernel copy from the page cache at full speed */
+        void *p = NULL;
+        if (posix_memalign(&p, 4096, (size_t)o->shard_len + SHARD_CRC_LEN) != 0)
+            return aug_err_set(err, AUG_ENOMEM, "out of memory");
+        r->slots[i].buf = p;
     }
     r->full = r->pos == 0 && r->end == o->size && o->size > 0;
     r->verify_all = rebuild;
@@ -236,6 +282,37 @@ static int reader_init(reader_t *r, backend_t *b, const backend_object_t *o, uin
         }
     }
     return 0;
+}
+
+/* Point *view at up to max of the next bytes (inside the shard buffers, valid until the
+ * next call), loading stripes as needed. Returns the count, 0 at the end, or an error. */
+static ssize_t reader_view(reader_t *r, const uint8_t **view, size_t max, aug_err_t *err)
+{
+    if (r->failed) return AUG_EIO;
+    if (r->pos >= r->end || max == 0) return 0;
+    uint64_t sb = object_stripe_bytes(r->o);
+    uint64_t st = r->pos / sb;
+    if (st != r->cur) {
+        r->cur_len = object_shard_len(r->o, st);
+        int rc = load_stripe(r, st, r->cur_len, err);
+        if (rc != 0) {
+            r->failed = 1;
+            return rc;
+        }
+        r->cur = st;
+    }
+    uint64_t base = st * sb;
+    uint64_t stripe_end = base + (uint64_t)r->cur_len * r->o->k;
+    if (stripe_end > r->end) stripe_end = r->end;
+    uint64_t rel = r->pos - base;
+    int shard = (int)(rel / r->cur_len);
+    uint64_t in = rel % r->cur_len;
+    uint64_t take = r->cur_len - in;
+    if (take > stripe_end - r->pos) take = stripe_end - r->pos;
+    if (take > max) take = max;
+    *view = r->slots[shard].buf + in;
+    r->pos += take;
+    return (ssize_t)take;
 }
 
 /* Copy up to len of the next bytes into buf, loading stripes as needed. */
@@ -280,17 +357,15 @@ int object_read(backend_t *b, const backend_object_t *o, uint64_t off, uint64_t 
 {
     reader_t r;
     int rc = reader_init(&r, b, o, off, len, rebuild, err);
-    uint8_t *buf = rc == 0 ? malloc(READ_CHUNK) : NULL;
-    if (rc == 0 && !buf) rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
     while (rc == 0) {
-        ssize_t n = reader_next(&r, buf, READ_CHUNK, err);
+        const uint8_t *view = NULL;
+        ssize_t n = reader_view(&r, &view, SIZE_MAX, err);
         if (n < 0) rc = (int)n;
         if (n <= 0) break;
-        rc = sink(arg, buf, (size_t)n);
+        rc = sink(arg, view, (size_t)n);
         if (rc != 0 && err && err->code == AUG_OK)
             aug_err_set(err, rc, "read stopped by its consumer");
     }
-    free(buf);
     reader_finish(&r, rc == 0 && r.pos == r.end);
     if (repaired) *repaired += r.repaired;
     return rc;
@@ -398,19 +473,32 @@ void backend_reader_close(backend_reader_t *r)
 int backend_read(backend_t *b, const backend_manifest_t *m, uint64_t off, uint64_t len,
                  backend_sink_fn sink, void *sink_arg, aug_err_t *err)
 {
-    backend_reader_t *r;
-    int rc = backend_reader_open(b, m, off, len, &r, err);
-    if (rc != 0) return rc;
-    uint8_t *buf = malloc(READ_CHUNK);
-    if (!buf) rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
-    while (rc == 0) {
-        ssize_t n = backend_reader_read(r, buf, READ_CHUNK, err);
-        if (n < 0) rc = (int)n;
-        if (n <= 0) break;
-        rc = sink(sink_arg, buf, (size_t)n);
-        if (rc != 0) aug_err_set(err, rc, "read stopped by its consumer");
+    const struct backend_layout *l = m->layout;
+    if (off >= m->size || len == 0) return 0;
+    uint64_t end = len > m->size - off ? m->size : off + len;
+    if (l->is_inline) {
+        if (end > l->inline_len)
+            return aug_err_set(err, AUG_ECORRUPT, "manifest of %s/%s is inconsistent", m->bucket,
+                               m->key);
+        int rc = sink(sink_arg, l->inline_data + off, (size_t)(end - off));
+        return rc ? aug_err_set(err, rc, "read stopped by its consumer") : 0;
     }
-    free(buf);
-    backend_reader_close(r);
-    return rc;
+    /* straight from the shard buffers to the sink: no copy in between */
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < l->n_extents && pos < end; i++) {
+        const backend_extent_t *e = &l->extents[i];
+        uint64_t e_end = pos + e->len;
+        if (e_end > off) {
+            uint64_t lo = off > pos ? off - pos : 0;
+            uint64_t hi = (end < e_end ? end : e_end) - pos;
+            int rc = object_read(b, &l->objects[e->obj], e->obj_off + lo, hi - lo, sink,
+                                 sink_arg, 0, NULL, err);
+            if (rc != 0) {
+                name_error(m, err);
+                return rc;
+            }
+        }
+        pos = e_end;
+    }
+    return 0;
 }

@@ -106,16 +106,36 @@ static void le32(uint8_t *p, uint32_t v)
 }
 
 /* Commit every writer; on quorum failure remove those that did commit. */
+typedef struct commit_job {
+    shard_set_t *ss;
+    int i;
+    int rc;
+} commit_job_t;
+
+static void commit_job_run(void *arg)
+{
+    commit_job_t *j = arg;
+    node_t *nd = j->ss->b->nodes[j->ss->node_of[j->i]];
+    j->rc = nd->ops->put_commit(j->ss->w[j->i]);
+}
+
 static int shard_set_commit(shard_set_t *ss, aug_err_t *err)
 {
     int n = ss->obj.k + ss->obj.m, ok = 0, done[24] = {0};
+    /* every node fsyncs at once: a commit costs one fsync round trip, not k+m of them */
+    commit_job_t jobs[24];
+    io_batch_t batch;
+    io_batch_init(&batch);
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (commit_job_t){.ss = ss, .i = i, .rc = AUG_EIO};
+        if (ss->w[i]) io_pool_submit(ss->b->io, &batch, commit_job_run, &jobs[i]);
+    }
+    io_batch_wait(&batch);
     for (int i = 0; i < n; i++) {
         if (!ss->w[i]) continue;
-        node_t *nd = ss->b->nodes[ss->node_of[i]];
-        int rc = nd->ops->put_commit(ss->w[i]);
         ss->w[i] = NULL;
-        backend_note_node(ss->b, ss->node_of[i], rc);
-        if (rc == 0) done[i] = 1, ok++;
+        backend_note_node(ss->b, ss->node_of[i], jobs[i].rc);
+        if (jobs[i].rc == 0) done[i] = 1, ok++;
     }
     if (ok >= ss->b->write_quorum) return 0;
     for (int i = 0; i < n; i++)
