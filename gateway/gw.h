@@ -88,6 +88,24 @@ struct gw_request {
     char upload_id[64];
 };
 
+/* ---- target.c ---------------------------------------------------------------------------- */
+
+typedef struct gw_target {
+    char bucket[BACKEND_BUCKET_MAX + 2];
+    char *key; /* NULL when none */
+    char *raw_path, *raw_query;
+    gw_param_t *params;
+    size_t n_params;
+} gw_target_t;
+
+/* Parse a request target ("/bucket/key?query" as sent) with its Host header (may be NULL)
+ * and the virtual-host domain ("" for none). Returns 0, or -1 with *why for the client. */
+int gw_target_parse(const char *raw_uri, const char *host, const char *domain, gw_target_t *t,
+                    const char **why);
+void gw_target_free(gw_target_t *t);
+/* Percent-decode n bytes; '+' becomes ' ' when plus_space. NULL on a bad escape or %00. */
+char *gw_percent_decode(const char *s, size_t n, int plus_space);
+
 /* ---- server.c: reading the request, answering it ---------------------------------------- */
 
 /* A request header (any case) or NULL. */
@@ -134,6 +152,19 @@ void gw_time_http(int64_t ns, char *out, size_t len);
 int gw_parse_http_time(const char *s, int64_t *ns);
 /* URL-encode for encoding-type=url listings (keeps '/'). Caller frees. */
 char *gw_url_encode(const char *s);
+
+/* A part named in a CompleteMultipartUpload body. */
+typedef struct s3xml_part {
+    int number;
+    char etag[BACKEND_ETAG_MAX + 1]; /* without quotes */
+} s3xml_part_t;
+/* Parse request bodies. Each returns NULL on success or the S3 error code to answer. */
+const char *s3xml_parse_location(const uint8_t *body, size_t len, char *region, size_t cap);
+const char *s3xml_parse_complete(const uint8_t *body, size_t len, s3xml_part_t **parts,
+                                 size_t *n);
+/* Keys to delete (at most 1000), each malloc'd, and the Quiet flag. */
+const char *s3xml_parse_delete(const uint8_t *body, size_t len, int *quiet, char ***keys,
+                               size_t *n);
 
 /* ---- operations ---------------------------------------------------------------------------- */
 

@@ -3,8 +3,6 @@
  * configuration sub-resources clients probe. */
 #include "gw.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,39 +44,14 @@ void op_list_buckets(gw_request_t *r)
     gw_respond_xml(r, 200, xml, len);
 }
 
-/* The text of the first element named name anywhere below node, or NULL (caller xmlFree). */
-static xmlChar *find_text(xmlNodePtr node, const char *name)
-{
-    for (xmlNodePtr n = node; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) continue;
-        if (xmlStrcmp(n->name, BAD_CAST name) == 0) return xmlNodeGetContent(n);
-        xmlChar *t = find_text(n->children, name);
-        if (t) return t;
-    }
-    return NULL;
-}
-
-static xmlDocPtr parse_body(gw_request_t *r)
-{
-    return xmlReadMemory((const char *)r->body, (int)r->body_len, "body.xml", NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                             XML_PARSE_NOWARNING);
-}
-
 static void finish_create_bucket(gw_request_t *r)
 {
     char region[64];
     snprintf(region, sizeof(region), "%s", r->gw->cfg.gateway.region);
-    if (r->body_len > 0) {
-        xmlDocPtr doc = parse_body(r);
-        if (!doc) {
-            gw_respond_error(r, "MalformedXML", NULL);
-            return;
-        }
-        xmlChar *loc = find_text(xmlDocGetRootElement(doc), "LocationConstraint");
-        if (loc && *loc) snprintf(region, sizeof(region), "%s", (const char *)loc);
-        xmlFree(loc);
-        xmlFreeDoc(doc);
+    const char *code = s3xml_parse_location(r->body, r->body_len, region, sizeof(region));
+    if (code) {
+        gw_respond_error(r, code, NULL);
+        return;
     }
     aug_err_t err;
     aug_err_clear(&err);
@@ -406,54 +379,36 @@ static void finish_delete_objects(gw_request_t *r)
                          "Missing required header for this request: Content-MD5");
         return;
     }
-    xmlDocPtr doc = parse_body(r);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || xmlStrcmp(root->name, BAD_CAST "Delete") != 0) {
-        if (doc) xmlFreeDoc(doc);
-        gw_respond_error(r, "MalformedXML", NULL);
-        return;
-    }
-    int quiet = 0, count = 0;
-    for (xmlNodePtr n = root->children; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) continue;
-        if (xmlStrcmp(n->name, BAD_CAST "Quiet") == 0) {
-            xmlChar *t = xmlNodeGetContent(n);
-            quiet = t && xmlStrcmp(t, BAD_CAST "true") == 0;
-            xmlFree(t);
-        } else if (xmlStrcmp(n->name, BAD_CAST "Object") == 0) {
-            count++;
-        }
-    }
-    if (count == 0 || count > GW_MAX_KEYS) {
-        xmlFreeDoc(doc);
-        gw_respond_error(r, "MalformedXML", NULL);
+    int quiet;
+    char **keys;
+    size_t n;
+    const char *code = s3xml_parse_delete(r->body, r->body_len, &quiet, &keys, &n);
+    if (code) {
+        gw_respond_error(r, code, NULL);
         return;
     }
     gw_xml_t *x = gw_xml_begin("DeleteResult");
-    for (xmlNodePtr n = root->children; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST "Object") != 0) continue;
-        xmlChar *key = find_text(n->children, "Key");
+    for (size_t i = 0; i < n; i++) {
         aug_err_t err;
         aug_err_clear(&err);
-        int rc = key ? backend_delete(r->gw->backend, r->bucket, (const char *)key, &err)
-                     : aug_err_set(&err, AUG_EINVAL, "missing Key");
+        int rc = backend_delete(r->gw->backend, r->bucket, keys[i], &err);
         if (rc == AUG_ENOENT && !strstr(err.msg, "bucket '")) rc = 0; /* already gone */
         if (rc == 0 && !quiet) {
             gw_xml_open(x, "Deleted");
-            gw_xml_text(x, "Key", (const char *)key);
+            gw_xml_text(x, "Key", keys[i]);
             gw_xml_close(x);
         } else if (rc != 0) {
             gw_xml_open(x, "Error");
-            gw_xml_text(x, "Key", key ? (const char *)key : "");
+            gw_xml_text(x, "Key", keys[i]);
             gw_xml_text(x, "Code", rc == AUG_EINVAL || rc == AUG_ETOOLONG ? "InvalidArgument"
                                    : rc == AUG_ENOENT                   ? "NoSuchBucket"
                                                                         : "InternalError");
             gw_xml_text(x, "Message", err.msg);
             gw_xml_close(x);
         }
-        xmlFree(key);
+        free(keys[i]);
     }
-    xmlFreeDoc(doc);
+    free(keys);
     size_t len;
     char *xml = gw_xml_finish(x, &len);
     gw_respond_xml(r, 200, xml, len);

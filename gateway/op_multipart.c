@@ -2,8 +2,6 @@
  * complete (part order, ETags and sizes checked; "md5-N" ETag) and abort. */
 #include "op.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,71 +231,17 @@ void op_list_parts(gw_request_t *r)
 
 /* ---- complete ------------------------------------------------------------------------------ */
 
-typedef struct wanted_part {
-    int number;
-    char etag[BACKEND_ETAG_MAX + 1];
-} wanted_part_t;
-
-/* Strip quotes (and the &quot; some clients send, already decoded by libxml2). */
-static void clean_etag(const char *in, char *out, size_t len)
-{
-    while (*in == '"' || *in == ' ') in++;
-    snprintf(out, len, "%s", in);
-    size_t n = strlen(out);
-    while (n > 0 && (out[n - 1] == '"' || out[n - 1] == ' ')) out[--n] = '\0';
-}
-
-/* Parse the CompleteMultipartUpload body; returns the count or -1 with an error queued. */
-static int parse_complete(gw_request_t *r, wanted_part_t **out)
-{
-    xmlDocPtr doc = xmlReadMemory((const char *)r->body, (int)r->body_len, "body.xml", NULL,
-                                  XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                                      XML_PARSE_NOWARNING);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || xmlStrcmp(root->name, BAD_CAST "CompleteMultipartUpload") != 0) {
-        if (doc) xmlFreeDoc(doc);
-        gw_respond_error(r, "MalformedXML", NULL);
-        return -1;
-    }
-    wanted_part_t *parts = NULL;
-    int n = 0, bad = 0;
-    for (xmlNodePtr p = root->children; p && !bad; p = p->next) {
-        if (p->type != XML_ELEMENT_NODE || xmlStrcmp(p->name, BAD_CAST "Part") != 0) continue;
-        wanted_part_t w = {.number = -1};
-        for (xmlNodePtr c = p->children; c; c = c->next) {
-            if (c->type != XML_ELEMENT_NODE) continue;
-            xmlChar *t = xmlNodeGetContent(c);
-            if (xmlStrcmp(c->name, BAD_CAST "PartNumber") == 0)
-                w.number = t ? atoi((const char *)t) : -1;
-            else if (xmlStrcmp(c->name, BAD_CAST "ETag") == 0 && t)
-                clean_etag((const char *)t, w.etag, sizeof(w.etag));
-            xmlFree(t);
-        }
-        wanted_part_t *np = realloc(parts, (size_t)(n + 1) * sizeof(*np));
-        if (!np || w.number < 1 || n >= BACKEND_MAX_PARTS) {
-            if (np) parts = np;
-            bad = 1;
-            break;
-        }
-        parts = np;
-        parts[n++] = w;
-    }
-    xmlFreeDoc(doc);
-    if (bad || n == 0) {
-        free(parts);
-        gw_respond_error(r, "MalformedXML", NULL);
-        return -1;
-    }
-    *out = parts;
-    return n;
-}
-
 static void finish_complete(gw_request_t *r)
 {
     const char *id = gw_param(r, "uploadId");
-    wanted_part_t *want;
-    int n = parse_complete(r, &want);
-    if (n < 0) return;
+    s3xml_part_t *want;
+    size_t count;
+    const char *bad = s3xml_parse_complete(r->body, r->body_len, &want, &count);
+    if (bad) {
+        gw_respond_error(r, bad, NULL);
+        return;
+    }
+    int n = (int)count;
     aug_err_t err;
     aug_err_clear(&err);
     backend_part_list_t parts;

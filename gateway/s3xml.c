@@ -2,6 +2,8 @@
  * S3 responses use. */
 #include "gw.h"
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,4 +140,142 @@ char *gw_url_encode(const char *s)
     }
     *o = '\0';
     return out;
+}
+
+/* ---- request bodies -------------------------------------------------------------------- */
+
+static xmlDocPtr read_doc(const uint8_t *body, size_t len)
+{
+    if (len == 0 || len > INT32_MAX) return NULL;
+    return xmlReadMemory((const char *)body, (int)len, "body.xml", NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+                             XML_PARSE_NOWARNING);
+}
+
+/* The text of the first element named name anywhere below node, or NULL (caller xmlFree). */
+static xmlChar *find_text(xmlNodePtr node, const char *name)
+{
+    for (xmlNodePtr n = node; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE) continue;
+        if (xmlStrcmp(n->name, BAD_CAST name) == 0) return xmlNodeGetContent(n);
+        xmlChar *t = find_text(n->children, name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+const char *s3xml_parse_location(const uint8_t *body, size_t len, char *region, size_t cap)
+{
+    if (len == 0) return NULL;
+    xmlDocPtr doc = read_doc(body, len);
+    if (!doc) return "MalformedXML";
+    xmlChar *loc = find_text(xmlDocGetRootElement(doc), "LocationConstraint");
+    if (loc && *loc) snprintf(region, cap, "%s", (const char *)loc);
+    xmlFree(loc);
+    xmlFreeDoc(doc);
+    return NULL;
+}
+
+/* Strip the quotes around an ETag. */
+static void clean_etag(const char *in, char *out, size_t len)
+{
+    while (*in == '"' || *in == ' ') in++;
+    snprintf(out, len, "%s", in);
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '"' || out[n - 1] == ' ')) out[--n] = '\0';
+}
+
+const char *s3xml_parse_complete(const uint8_t *body, size_t len, s3xml_part_t **out,
+                                 size_t *n_out)
+{
+    xmlDocPtr doc = read_doc(body, len);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || xmlStrcmp(root->name, BAD_CAST "CompleteMultipartUpload") != 0) {
+        if (doc) xmlFreeDoc(doc);
+        return "MalformedXML";
+    }
+    s3xml_part_t *parts = NULL;
+    size_t n = 0;
+    const char *code = NULL;
+    for (xmlNodePtr p = root->children; p && !code; p = p->next) {
+        if (p->type != XML_ELEMENT_NODE || xmlStrcmp(p->name, BAD_CAST "Part") != 0) continue;
+        s3xml_part_t w = {.number = -1};
+        for (xmlNodePtr c = p->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE) continue;
+            xmlChar *t = xmlNodeGetContent(c);
+            if (xmlStrcmp(c->name, BAD_CAST "PartNumber") == 0) {
+                char *end;
+                long v = t ? strtol((const char *)t, &end, 10) : -1;
+                w.number = t && *t && !*end && v >= 1 && v <= BACKEND_MAX_PARTS ? (int)v : -1;
+            } else if (xmlStrcmp(c->name, BAD_CAST "ETag") == 0 && t) {
+                clean_etag((const char *)t, w.etag, sizeof(w.etag));
+            }
+            xmlFree(t);
+        }
+        if (w.number < 1 || n >= BACKEND_MAX_PARTS) {
+            code = "MalformedXML";
+            break;
+        }
+        s3xml_part_t *np = realloc(parts, (n + 1) * sizeof(*np));
+        if (!np) {
+            code = "InternalError";
+            break;
+        }
+        parts = np;
+        parts[n++] = w;
+    }
+    xmlFreeDoc(doc);
+    if (!code && n == 0) code = "MalformedXML";
+    if (code) {
+        free(parts);
+        return code;
+    }
+    *out = parts;
+    *n_out = n;
+    return NULL;
+}
+
+const char *s3xml_parse_delete(const uint8_t *body, size_t len, int *quiet, char ***keys,
+                               size_t *n_out)
+{
+    xmlDocPtr doc = read_doc(body, len);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || xmlStrcmp(root->name, BAD_CAST "Delete") != 0) {
+        if (doc) xmlFreeDoc(doc);
+        return "MalformedXML";
+    }
+    *quiet = 0;
+    char **list = NULL;
+    size_t n = 0;
+    const char *code = NULL;
+    for (xmlNodePtr c = root->children; c && !code; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        if (xmlStrcmp(c->name, BAD_CAST "Quiet") == 0) {
+            xmlChar *t = xmlNodeGetContent(c);
+            *quiet = t && xmlStrcmp(t, BAD_CAST "true") == 0;
+            xmlFree(t);
+        } else if (xmlStrcmp(c->name, BAD_CAST "Object") == 0) {
+            xmlChar *key = find_text(c->children, "Key");
+            char **nl = n < GW_MAX_KEYS ? realloc(list, (n + 1) * sizeof(*nl)) : NULL;
+            if (!key || !nl) code = "MalformedXML";
+            else {
+                list = nl;
+                list[n] = strdup((const char *)key);
+                if (!list[n]) code = "InternalError";
+                else n++;
+            }
+            if (!nl && n >= GW_MAX_KEYS) code = "MalformedXML";
+            xmlFree(key);
+        }
+    }
+    xmlFreeDoc(doc);
+    if (!code && n == 0) code = "MalformedXML";
+    if (code) {
+        for (size_t i = 0; i < n; i++) free(list[i]);
+        free(list);
+        return code;
+    }
+    *keys = list;
+    *n_out = n;
+    return NULL;
 }

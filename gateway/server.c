@@ -29,127 +29,22 @@ const char *gw_param(const gw_request_t *r, const char *name)
     return NULL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode n bytes of s into a new string; plus_space turns '+' into ' ' (query
- * strings). Returns NULL on a bad escape or an embedded NUL. */
-static char *percent_decode(const char *s, size_t n, int plus_space)
-{
-    char *out = malloc(n + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n + 0 || i + 2 == n ? -1 : -1;
-            (void)hi;
-            if (i + 2 >= n + 1 || i + 2 > n - 1 + 1) {
-                free(out);
-                return NULL;
-            }
-            int a = hexval((unsigned char)s[i + 1]), b = hexval((unsigned char)s[i + 2]);
-            if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(a << 4 | b);
-            i += 2;
-        } else if (s[i] == '+' && plus_space) {
-            *o++ = ' ';
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static int parse_query(gw_request_t *r)
-{
-    const char *q = r->raw_query;
-    while (*q) {
-        const char *amp = strchr(q, '&');
-        size_t n = amp ? (size_t)(amp - q) : strlen(q);
-        if (n > 0) {
-            const char *eq = memchr(q, '=', n);
-            size_t nlen = eq ? (size_t)(eq - q) : n;
-            gw_param_t *p = realloc(r->params, (r->n_params + 1) * sizeof(*p));
-            if (!p) return -1;
-            r->params = p;
-            p = &r->params[r->n_params];
-            p->name = percent_decode(q, nlen, 1);
-            p->value = eq ? percent_decode(eq + 1, n - nlen - 1, 1) : strdup("");
-            if (!p->name || !p->value) {
-                free(p->name);
-                free(p->value);
-                return -1;
-            }
-            r->n_params++;
-        }
-        q += n + (amp ? 1 : 0);
-    }
-    return 0;
-}
-
-/* The bucket named by a virtual-hosted style Host header, if the domain is configured. */
-static int bucket_from_host(gw_request_t *r, char *bucket, size_t len)
-{
-    const char *domain = r->gw->cfg.gateway.domain;
-    const char *host = gw_header(r, "Host");
-    if (!*domain || !host) return 0;
-    size_t hlen = strcspn(host, ":"), dlen = strlen(domain);
-    if (hlen <= dlen + 1 || host[hlen - dlen - 1] != '.' ||
-        strncasecmp(host + hlen - dlen, domain, dlen) != 0)
-        return 0;
-    size_t blen = hlen - dlen - 1;
-    if (blen >= len) blen = len - 1;
-    memcpy(bucket, host, blen);
-    bucket[blen] = '\0';
-    return 1;
-}
-
-/* Split the target into bucket and key. Returns 0 or queues an error and returns -1. */
+/* Split the target into bucket, key and parameters. Returns 0 or queues an error. */
 static int parse_target(gw_request_t *r)
 {
-    char *q = strchr(r->raw_uri, '?');
-    size_t plen = q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri);
-    r->raw_path = strndup(r->raw_uri, plen);
-    r->raw_query = strdup(q ? q + 1 : "");
-    if (!r->raw_path || !r->raw_query || parse_query(r) != 0) {
-        gw_respond_error(r, "InvalidURI", NULL);
+    gw_target_t t;
+    const char *why = NULL;
+    if (gw_target_parse(r->raw_uri, gw_header(r, "Host"), r->gw->cfg.gateway.domain, &t,
+                        &why) != 0) {
+        gw_respond_error(r, "InvalidURI", why);
         return -1;
     }
-    if (r->raw_path[0] != '/') {
-        gw_respond_error(r, "InvalidURI", NULL);
-        return -1;
-    }
-    char *path = percent_decode(r->raw_path, plen, 0);
-    if (!path) {
-        gw_respond_error(r, "InvalidURI", "The URI is not properly percent-encoded.");
-        return -1;
-    }
-    const char *rest = path + 1;
-    if (!bucket_from_host(r, r->bucket, sizeof(r->bucket))) {
-        size_t blen = strcspn(rest, "/");
-        if (blen >= sizeof(r->bucket)) blen = sizeof(r->bucket) - 1;
-        memcpy(r->bucket, rest, blen);
-        r->bucket[blen] = '\0';
-        rest += strcspn(rest, "/");
-        if (*rest == '/') rest++;
-    }
-    if (*rest) {
-        r->key = strdup(rest);
-        if (!r->key) {
-            free(path);
-            gw_respond_error(r, "InternalError", NULL);
-            return -1;
-        }
-    }
-    free(path);
+    snprintf(r->bucket, sizeof(r->bucket), "%s", t.bucket);
+    r->key = t.key;
+    r->raw_path = t.raw_path;
+    r->raw_query = t.raw_query;
+    r->params = t.params;
+    r->n_params = t.n_params;
     return 0;
 }
 
