@@ -16,7 +16,7 @@ ASAN    := $(BUILD)/asan
 # Debian packages needed to build and test; installed by `make deps` only when missing.
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
               libcunit1-dev libmicrohttpd-dev libxml2-dev
-TEST_PKGS  := python3 xxd
+TEST_PKGS  := python3 xxd clang libclang-rt-14-dev
 
 PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -50,7 +50,8 @@ LIB_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(LIB_SRC))
 CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
 CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
-.PHONY: all test bench run install clean deps deps-test format check-cli unit-tests
+.PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz \
+        fuzz-short
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/augur $(BUILD)/augurd
@@ -109,9 +110,30 @@ check-cli: $(ASAN)/augur $(ASAN)/augurd
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tests/cli/run_cli_tests.sh
 
+# ---- fuzzing (clang's libFuzzer) ---------------------------------------------------------
+FUZZ_SRC := $(wildcard common/*.c) gateway/target.c gateway/s3xml.c \
+            $(filter-out gateway/auth_glue.c,$(wildcard gateway/auth_*.c))
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I. $(PKG_CFLAGS) -g -O1 \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_SRC) $(wildcard gateway/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_request.c $(FUZZ_SRC) $(LDLIBS)
+
+# A corpus of our own seeds, grown in build/ (never committed back automatically).
+fuzz-short: $(BUILD)/fuzz/fuzz_request
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	$(MAKE) fuzz-short FUZZ_SECONDS=900
+
 test: deps-test
 	$(MAKE) unit-tests
 	$(MAKE) check-cli
+	$(MAKE) fuzz-short
 
 # ---- benchmarks ----------------------------------------------------------------------------
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a
