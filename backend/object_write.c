@@ -372,6 +372,10 @@ int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err
         EVP_DigestFinal_ex(w->md5, digest, &dlen);
         aug_hex(digest, dlen, m->etag);
         m->size = w->total;
+        /* the last writer to finish wins: stamp the write now, not when it started */
+        int64_t opened_ns = m->written_ns;
+        m->written_ns = aug_now_ns();
+        if (m->mtime_ns == opened_ns) m->mtime_ns = m->written_ns;
         if (w->record[0]) rc = record_write(w->b, w->record, m, err);
     }
     if (rc == 0 && out) {

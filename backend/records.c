@@ -79,19 +79,61 @@ int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *s
     return rc;
 }
 
+/* 1 when node i already holds a valid copy of name newer than m. Fix: record_write and
+ * record_repair replaced copies blindly, so a put that started first (older written_ns) but
+ * finished last, or a heal-on-read racing a put, rolled a newer acknowledged version back on
+ * every node. Checked just before each commit; a write landing between this check and the
+ * rename can still be overwritten (closing that needs a conditional commit in the driver). */
+static int node_has_newer(backend_t *b, int i, const char *name, const backend_manifest_t *m)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    if (node_get_all(b->nodes[i], name, MANIFEST_MAX, &buf, &len) != 0) return 0;
+    backend_manifest_t *cur = NULL;
+    int newer = manifest_decode(buf, len, &cur) == 0 && manifest_newer(cur, m);
+    free(buf);
+    backend_manifest_free(cur);
+    return newer;
+}
+
 int record_write(backend_t *b, const char *name, const backend_manifest_t *m, aug_err_t *err)
 {
     uint8_t *buf;
     size_t len;
     if (manifest_encode(m, &buf, &len) != 0) return aug_err_set(err, AUG_ENOMEM, "out of memory");
-    int ok = 0;
+    /* Two phases (fix: committing to each node in turn and counting afterwards left a refused
+     * write visible, since one copy is the newest and wins every read). Stage the copy on
+     * every reachable node; commit only when at least write_quorum of them took it, else
+     * abort them all. Only a node failing between the phases can still leave a partial. */
+    node_writer_t *w[AUG_MAX_NODES] = {0};
+    int staged = 0;
     for (int i = 0; i < b->n_nodes; i++) {
         if (!backend_node_usable(b, i)) continue;
-        int rc = node_put_all(b->nodes[i], name, buf, len);
+        node_t *nd = b->nodes[i];
+        int rc = nd->ops->put_begin(nd, name, &w[i]);
+        if (rc == 0 && (rc = nd->ops->put_append(w[i], buf, len)) != 0) nd->ops->put_abort(w[i]);
+        if (rc != 0) w[i] = NULL;
+        else staged++;
+        backend_note_node(b, i, rc);
+    }
+    free(buf);
+    int ok = 0;
+    for (int i = 0; i < b->n_nodes; i++) {
+        if (!w[i]) continue;
+        if (staged < b->write_quorum) {
+            b->nodes[i]->ops->put_abort(w[i]);
+            continue;
+        }
+        if (node_has_newer(b, i, name, m)) {
+            /* superseded here already: the node holds what a later write left, as it should */
+            b->nodes[i]->ops->put_abort(w[i]);
+            ok++;
+            continue;
+        }
+        int rc = b->nodes[i]->ops->put_commit(w[i]);
         backend_note_node(b, i, rc);
         if (rc == 0) ok++;
     }
-    free(buf);
     if (ok < b->write_quorum)
         return aug_err_set(err, AUG_EQUORUM,
                            "only %d of %d nodes took the write; %d are needed (write_quorum)", ok,
@@ -107,6 +149,8 @@ int record_repair(backend_t *b, const char *name, const backend_manifest_t *m, c
     int ok = 0;
     for (int i = 0; i < b->n_nodes; i++) {
         if (!which[i] || !backend_node_usable(b, i)) continue;
+        /* the copy found stale may have been replaced by a newer write since it was read */
+        if (node_has_newer(b, i, name, m)) continue;
         int rc = node_put_all(b->nodes[i], name, buf, len);
         backend_note_node(b, i, rc);
         if (rc == 0) ok++;
