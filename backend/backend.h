@@ -156,6 +156,12 @@ int backend_put_composed(backend_t *b, const char *bucket, const char *key,
 int backend_delete(backend_t *b, const char *bucket, const char *key, aug_err_t *err);
 
 void backend_manifest_free(backend_manifest_t *m);
+/* The manifest as bytes (with a CRC32C), e.g. for a shared cache; caller frees *buf. */
+int backend_manifest_encode(const backend_manifest_t *m, uint8_t **buf, size_t *len);
+/* Back from bytes; AUG_ECORRUPT if they fail their checksum. Caller frees *out. */
+int backend_manifest_decode(const uint8_t *buf, size_t len, backend_manifest_t **out);
+/* A deep copy, or NULL without memory. */
+backend_manifest_t *backend_manifest_copy(const backend_manifest_t *m);
 /* Version id as 32 hex digits into out (33 bytes). */
 void backend_version_hex(const backend_manifest_t *m, char out[33]);
 /* Value of metadata name (lower case) or NULL. */

@@ -28,7 +28,8 @@ typedef struct wbuf {
 
 static void put_bytes(wbuf_t *w, const void *src, size_t n)
 {
-    if (w->failed) return;
+    /* n == 0 comes with src NULL (an unset string): memcpy(_, NULL, 0) is undefined */
+    if (w->failed || n == 0) return;
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->len + n) cap *= 2;
@@ -355,4 +356,19 @@ const char *backend_manifest_meta(const backend_manifest_t *m, const char *name)
     for (size_t i = 0; i < m->n_meta; i++)
         if (strcmp(m->meta[i].name, name) == 0) return m->meta[i].value;
     return NULL;
+}
+
+int backend_manifest_encode(const backend_manifest_t *m, uint8_t **buf, size_t *len)
+{
+    return manifest_encode(m, buf, len);
+}
+
+int backend_manifest_decode(const uint8_t *buf, size_t len, backend_manifest_t **out)
+{
+    return manifest_decode(buf, len, out);
+}
+
+backend_manifest_t *backend_manifest_copy(const backend_manifest_t *m)
+{
+    return manifest_clone(m);
 }

@@ -107,7 +107,30 @@ typedef struct aug_config {
         char public_read[1024];    /* buckets anonymous clients may read, comma separated */
         uint64_t multipart_expiry_ms; /* uploads abandoned this long are removed */
     } gateway;
+    struct {
+        char dir[PATH_MAX];      /* SSD tier directory; "" disables the tier */
+        uint64_t block_size;     /* bytes per cached block */
+        uint64_t ram_size;       /* RAM tier budget; 0 disables it */
+        uint64_t ssd_size;       /* SSD tier budget */
+        uint64_t ssd_min_free;   /* keep at least this much free on the SSD's filesystem */
+        uint64_t redis_size;     /* this instance's budget for blocks in Redis */
+        uint64_t redis_block_max; /* larger blocks are not put in Redis */
+        char ram_policy[32], ssd_policy[32], redis_policy[32];
+        uint64_t manifest_ttl_ms; /* manifests cached this long without an invalidation */
+        uint64_t prefetch_inflight; /* bytes being prefetched at once */
+        uint64_t prefetch_rate;     /* prefetched bytes per second; 0 = unlimited */
+        uint64_t readahead_max;     /* largest sequential readahead window */
+    } cache;
+    struct {
+        char url[512]; /* redis://[:password@]host[:port][/db] or unix:///path; "" = none */
+        char password_file[PATH_MAX]; /* file holding the password (readable by us only) */
+    } redis;
 } aug_config_t;
+
+/* Eviction policies a tier can be configured with; cache/policy.c implements each. */
+#define AUG_POLICY_NAMES "lru, fifo, s3fifo, sieve, arc, learned"
+/* 1 if name is one of AUG_POLICY_NAMES. */
+int aug_policy_name_valid(const char *name);
 
 /* Fill cfg with built-in defaults (no nodes). */
 void aug_config_defaults(aug_config_t *cfg);

@@ -8,7 +8,16 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { KEY_INT, KEY_SIZE, KEY_DURATION, KEY_PATH, KEY_LOG_LEVEL, KEY_NODES } key_type_t;
+typedef enum {
+    KEY_INT,
+    KEY_SIZE,
+    KEY_DURATION,
+    KEY_PATH,
+    KEY_STRING,
+    KEY_LOG_LEVEL,
+    KEY_NODES,
+    KEY_POLICY
+} key_type_t;
 
 /* One known key: where it lives in aug_config_t and what values it takes. */
 typedef struct config_key {
@@ -34,6 +43,37 @@ static const config_key_t config_keys[] = {
     {"backend", "stripe_size", KEY_SIZE, FIELD(backend.stripe_size), 4096, 64LL << 20},
     {"backend", "gc_grace", KEY_DURATION, FIELD(backend.gc_grace_ms), 0, 0},
     {"backend", "scrub_interval", KEY_DURATION, FIELD(backend.scrub_interval_ms), 0, 0},
+    /* for KEY_STRING, max is the size of the field */
+    {"gateway", "listen", KEY_STRING, FIELD(gateway.listen), 0,
+     sizeof(((aug_config_t *)0)->gateway.listen)},
+    {"gateway", "credentials", KEY_PATH, FIELD(gateway.credentials), 0, 0},
+    {"gateway", "threads", KEY_INT, FIELD(gateway.threads), 1, 1024},
+    {"gateway", "max_connections", KEY_INT, FIELD(gateway.max_connections), 1, 65536},
+    {"gateway", "idle_timeout", KEY_DURATION, FIELD(gateway.idle_timeout_ms), 0, 0},
+    {"gateway", "region", KEY_STRING, FIELD(gateway.region), 0,
+     sizeof(((aug_config_t *)0)->gateway.region)},
+    {"gateway", "domain", KEY_STRING, FIELD(gateway.domain), 0,
+     sizeof(((aug_config_t *)0)->gateway.domain)},
+    {"gateway", "public_read", KEY_STRING, FIELD(gateway.public_read), 0,
+     sizeof(((aug_config_t *)0)->gateway.public_read)},
+    {"gateway", "multipart_expiry", KEY_DURATION, FIELD(gateway.multipart_expiry_ms), 0, 0},
+    {"cache", "dir", KEY_PATH, FIELD(cache.dir), 0, 0},
+    /* blocks from 4 KiB (a page) to 64 MiB (a few per request stay within memory) */
+    {"cache", "block_size", KEY_SIZE, FIELD(cache.block_size), 4096, 64LL << 20},
+    {"cache", "ram_size", KEY_SIZE, FIELD(cache.ram_size), 0, 0},
+    {"cache", "ssd_size", KEY_SIZE, FIELD(cache.ssd_size), 0, 0},
+    {"cache", "ssd_min_free", KEY_SIZE, FIELD(cache.ssd_min_free), 0, 0},
+    {"cache", "redis_size", KEY_SIZE, FIELD(cache.redis_size), 0, 0},
+    {"cache", "redis_block_max", KEY_SIZE, FIELD(cache.redis_block_max), 0, 64LL << 20},
+    {"cache", "ram_policy", KEY_POLICY, FIELD(cache.ram_policy), 0, 32},
+    {"cache", "ssd_policy", KEY_POLICY, FIELD(cache.ssd_policy), 0, 32},
+    {"cache", "redis_policy", KEY_POLICY, FIELD(cache.redis_policy), 0, 32},
+    {"cache", "manifest_ttl", KEY_DURATION, FIELD(cache.manifest_ttl_ms), 0, 0},
+    {"cache", "prefetch_inflight", KEY_SIZE, FIELD(cache.prefetch_inflight), 0, 0},
+    {"cache", "prefetch_rate", KEY_SIZE, FIELD(cache.prefetch_rate), 0, 0},
+    {"cache", "readahead_max", KEY_SIZE, FIELD(cache.readahead_max), 0, 0},
+    {"redis", "url", KEY_STRING, FIELD(redis.url), 0, 512},
+    {"redis", "password_file", KEY_PATH, FIELD(redis.password_file), 0, 0},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -46,9 +86,19 @@ typedef struct load_ctx {
     size_t text_pos;
     FILE *fp; /* for file input */
     int line;
+    int err_line; /* line of the error in *err, to compare with libinih's own */
     int key_line[N_KEYS];
     aug_err_t *err;
 } load_ctx_t;
+
+int aug_policy_name_valid(const char *name)
+{
+    char list[] = AUG_POLICY_NAMES;
+    char *save = NULL;
+    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        if (strcmp(t, name) == 0) return 1;
+    return 0;
+}
 
 void aug_config_defaults(aug_config_t *cfg)
 {
@@ -62,13 +112,34 @@ void aug_config_defaults(aug_config_t *cfg)
     cfg->backend.stripe_size = 1 << 20;
     cfg->backend.gc_grace_ms = 3600 * 1000;
     cfg->backend.scrub_interval_ms = 24 * 3600 * 1000;
+    snprintf(cfg->gateway.listen, sizeof(cfg->gateway.listen), "127.0.0.1:9000");
+    snprintf(cfg->gateway.credentials, sizeof(cfg->gateway.credentials), "/etc/augur/credentials");
+    cfg->gateway.threads = 16;
+    cfg->gateway.max_connections = 1024;
+    cfg->gateway.idle_timeout_ms = 60 * 1000;
+    cfg->gateway.multipart_expiry_ms = 7ULL * 24 * 3600 * 1000;
+    cfg->cache.block_size = 1 << 20;
+    cfg->cache.ram_size = 256 << 20;
+    cfg->cache.ssd_size = 0;
+    cfg->cache.ssd_min_free = 1ULL << 30;
+    cfg->cache.redis_size = 256 << 20;
+    cfg->cache.redis_block_max = 256 << 10;
+    snprintf(cfg->cache.ram_policy, sizeof(cfg->cache.ram_policy), "s3fifo");
+    snprintf(cfg->cache.ssd_policy, sizeof(cfg->cache.ssd_policy), "s3fifo");
+    snprintf(cfg->cache.redis_policy, sizeof(cfg->cache.redis_policy), "lru");
+    cfg->cache.manifest_ttl_ms = 60 * 1000;
+    cfg->cache.prefetch_inflight = 64 << 20;
+    cfg->cache.prefetch_rate = 0;
+    cfg->cache.readahead_max = 32 << 20;
 }
 
 static char *trim(char *s)
 {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
@@ -96,8 +167,8 @@ static int parse_nodes(load_ctx_t *c, const char *value)
         }
         for (int i = 0; i < cfg->backend.n_nodes; i++) {
             if (strcmp(cfg->backend.nodes[i], spec) == 0) {
-                rc = aug_err_set(c->err, AUG_ECONFIG, "%s:%d: node '%s' is listed twice",
-                                 c->name, c->line, spec);
+                rc = aug_err_set(c->err, AUG_ECONFIG, "%s:%d: node '%s' is listed twice", c->name,
+                                 c->line, spec);
                 goto out;
             }
         }
@@ -106,8 +177,8 @@ static int parse_nodes(load_ctx_t *c, const char *value)
                              AUG_MAX_NODES);
             break;
         }
-        snprintf(cfg->backend.nodes[cfg->backend.n_nodes++], sizeof(cfg->backend.nodes[0]),
-                 "%s", spec);
+        snprintf(cfg->backend.nodes[cfg->backend.n_nodes++], sizeof(cfg->backend.nodes[0]), "%s",
+                 spec);
     }
 out:
     free(copy);
@@ -132,12 +203,12 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
         uint64_t v;
         if (aug_parse_size(value, &v) != 0)
             return aug_err_set(c->err, AUG_ECONFIG,
-                               "%s:%d: %s must be a size such as 64K, 1M or 2G, not '%s'",
-                               c->name, c->line, k->name, value);
+                               "%s:%d: %s must be a size such as 64K, 1M or 2G, not '%s'", c->name,
+                               c->line, k->name, value);
         if ((long long)v < k->min || (k->max && (long long)v > k->max))
             return aug_err_set(c->err, AUG_ECONFIG,
-                               "%s:%d: %s must be between %lld and %lld bytes, not '%s'",
-                               c->name, c->line, k->name, k->min, k->max, value);
+                               "%s:%d: %s must be between %lld and %lld bytes, not '%s'", c->name,
+                               c->line, k->name, k->min, k->max, value);
         *(uint64_t *)field = v;
         return 0;
     }
@@ -152,9 +223,21 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
     }
     case KEY_PATH:
         if (value[0] != '/' || strlen(value) >= PATH_MAX)
-            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s must be an absolute path",
-                               c->name, c->line, k->name);
+            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s must be an absolute path", c->name,
+                               c->line, k->name);
         snprintf(field, PATH_MAX, "%s", value);
+        return 0;
+    case KEY_POLICY:
+        if (!aug_policy_name_valid(value))
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be one of %s, not '%s'", c->name, c->line,
+                               k->name, AUG_POLICY_NAMES, value);
+        __attribute__((fallthrough)); /* stored like a string */
+    case KEY_STRING:
+        if (strlen(value) >= (size_t)k->max)
+            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s is longer than %lld characters",
+                               c->name, c->line, k->name, k->max - 1);
+        memcpy(field, value, strlen(value) + 1);
         return 0;
     case KEY_LOG_LEVEL:
         if (aug_log_parse_level(value, (aug_log_level_t *)field) != 0)
@@ -162,7 +245,8 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
                                "%s:%d: log_level must be error, warn, info or debug, not '%s'",
                                c->name, c->line, value);
         return 0;
-    case KEY_NODES: return parse_nodes(c, value);
+    case KEY_NODES:
+        return parse_nodes(c, value);
     }
     return AUG_EINVAL;
 }
@@ -179,9 +263,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 {
     load_ctx_t *c = user;
     if (c->err->code != AUG_OK) return 0;
+    c->err_line = c->line;    /* where any error set below is */
+    if (section[0] == '\0') { /* "[] unknown" would not tell the user what to do */
+        aug_err_set(c->err, AUG_ECONFIG, "%s:%d: '%s' is outside any [section]", c->name, c->line,
+                    name);
+        return 0;
+    }
     if (!known_section(section)) {
-        aug_err_set(c->err, AUG_ECONFIG, "%s:%d: unknown section [%s]", c->name, c->line,
-                    section);
+        aug_err_set(c->err, AUG_ECONFIG, "%s:%d: unknown section [%s]", c->name, c->line, section);
         return 0;
     }
     for (size_t i = 0; i < N_KEYS; i++) {
@@ -209,18 +298,21 @@ static char *read_line(char *buf, int size, void *stream)
                         "%s:%d: line longer than %d characters; continue long values on "
                         "indented lines",
                         c->name, c->line + 1, size - 2);
+            c->err_line = c->line + 1;
             return NULL;
         }
     } else {
         const char *p = c->text + c->text_pos;
         if (*p == '\0') return NULL;
         int n = 0;
-        while (p[n] && p[n] != '\n' && n < size - 2) n++;
+        while (p[n] && p[n] != '\n' && n < size - 2)
+            n++;
         if (p[n] && p[n] != '\n') {
             aug_err_set(c->err, AUG_ECONFIG,
                         "%s:%d: line longer than %d characters; continue long values on "
                         "indented lines",
                         c->name, c->line + 1, size - 2);
+            c->err_line = c->line + 1;
             return NULL;
         }
         if (p[n] == '\n') n++;
@@ -267,17 +359,18 @@ static int load(load_ctx_t *c)
 {
     aug_err_clear(c->err);
     int rc = ini_parse_stream(read_line, c, on_key, c);
-    if (c->err->code != AUG_OK) return c->err->code;
+    /* libinih goes on after a line it cannot parse and may then call on_key for a later
+     * line: report whichever error comes first in the file, not the later one */
+    if (c->err->code != AUG_OK && !(rc > 0 && rc < c->err_line)) return c->err->code;
     if (rc > 0)
         return aug_err_set(c->err, AUG_ECONFIG,
-                           "%s:%d: not an INI line (expected [section] or key = value)",
-                           c->name, rc);
+                           "%s:%d: not an INI line (expected [section] or key = value)", c->name,
+                           rc);
     if (rc < 0) return aug_err_set(c->err, AUG_ECONFIG, "%s: cannot be parsed", c->name);
     return check_consistency(c);
 }
 
-int aug_config_load_string(aug_config_t *cfg, const char *text, const char *name,
-                           aug_err_t *err)
+int aug_config_load_string(aug_config_t *cfg, const char *text, const char *name, aug_err_t *err)
 {
     aug_err_t local;
     load_ctx_t c = {.cfg = cfg, .name = name, .text = text, .err = err ? err : &local};
@@ -290,8 +383,7 @@ int aug_config_load(aug_config_t *cfg, const char *path, aug_err_t *err)
     aug_err_t local;
     load_ctx_t c = {.cfg = cfg, .name = path, .err = err ? err : &local};
     c.fp = fopen(path, "r");
-    if (!c.fp)
-        return aug_err_set(c.err, AUG_ECONFIG, "%s: cannot open configuration: %m", path);
+    if (!c.fp) return aug_err_set(c.err, AUG_ECONFIG, "%s: cannot open configuration: %m", path);
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
     int rc = load(&c);
     fclose(c.fp);

@@ -12,7 +12,8 @@
  * Errors: functions return 0 or a negative AUG_E* code with a sentence in *err (err may be
  * NULL). An authentication failure is AUG_EINVAL plus the S3 error code to answer with
  * (InvalidAccessKeyId, SignatureDoesNotMatch, ...); its sentence is fit for the <Message> of
- * the S3 error response. Secrets never appear in messages or logs and are never returned. */
+ * the S3 error response. Secrets never appear in messages or logs and are never returned (a
+ * result carries only the day's derived signing key, which chunk signatures need). */
 #ifndef AUGUR_GATEWAY_AUTH_H
 #define AUGUR_GATEWAY_AUTH_H
 
@@ -93,7 +94,9 @@ typedef struct auth_header {
 typedef struct auth_request {
     const char *method; /* "GET", "PUT", ... */
     /* The path exactly as received, still percent-encoded, without the query ("/b/k%20x").
-     * Not decoded and not normalised: S3 signs what was sent. */
+     * Never decode it first: SigV4 signs every byte encoded exactly once ("$" and "%24" both
+     * sign as "%24", "%2F" stays "%2F") and no "//", "." or ".." is normalised; the path
+     * spelled exactly as sent is accepted too. SigV2 signs it as sent. */
     const char *path;
     /* The query exactly as received, without '?' (NULL or "" when none). '+' and a raw
      * space both mean a space. */
@@ -152,10 +155,10 @@ typedef struct auth_result {
     char trailer[AUTH_TRAILER_MAX + 1];
 
     /* SigV4 only: what auth_chunked_new() needs to check chunk signatures. */
-    char amz_date[17];                /* "YYYYMMDDTHHMMSSZ" */
-    char scope[AUTH_SCOPE_MAX + 1];   /* "YYYYMMDD/region/s3/aws4_request" */
-    uint8_t signing_key[32];          /* HMAC key derived from the secret for that day */
-    char seed_signature[65];          /* the request's signature, lower-case hex */
+    char amz_date[17];              /* "YYYYMMDDTHHMMSSZ" */
+    char scope[AUTH_SCOPE_MAX + 1]; /* "YYYYMMDD/region/s3/aws4_request" */
+    uint8_t signing_key[32];        /* HMAC key derived from the secret for that day */
+    char seed_signature[65];        /* the request's signature, lower-case hex */
 
     /* Failure: the S3 error code to answer with (see auth_http_status()), NULL on success. */
     const char *s3_code;
@@ -218,8 +221,8 @@ int auth_chunked_new(const auth_result_t *auth, auth_chunked_t **out, aug_err_t 
  * when the body is malformed, a signature does not match or the payload outgrows
  * x-amz-decoded-content-length (see auth_chunked_s3_code()); or the sink's own negative code.
  * After an error the decoder refuses further input with the same code. */
-int auth_chunked_feed(auth_chunked_t *dec, const void *data, size_t len,
-                      auth_chunked_sink_fn sink, void *arg, aug_err_t *err);
+int auth_chunked_feed(auth_chunked_t *dec, const void *data, size_t len, auth_chunked_sink_fn sink,
+                      void *arg, aug_err_t *err);
 /* Call at the end of the body: checks that the final chunk, the trailer (its signature, and
  * every trailer x-amz-trailer announced) and the closing empty line were all seen, and that
  * the payload was exactly x-amz-decoded-content-length bytes. Returns 0 or AUG_EINVAL. */
@@ -279,10 +282,14 @@ int auth_parse_http_date(const char *s, int64_t *out);
  * AUG_EINVAL. */
 int auth_fail(auth_result_t *out, aug_err_t *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Log, at debug level, why a signature did not match: the canonical request (NULL for SigV2)
+ * and string to sign, with secret-bearing values (SSE-C keys, session tokens) redacted. */
+void auth_log_mismatch(const char *scheme, const char *access_key, const char *creq,
+                       const char *sts);
 /* SigV2 verification of a request already known to carry V2 credentials (query_auth: in the
  * query, else in the Authorization header value authz). Called by auth_verify(). */
 int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const char *authz,
-                   const auth_param_t *params, size_t n_params, bool query_auth,
-                   auth_result_t *out, aug_err_t *err);
+                   const auth_param_t *params, size_t n_params, bool query_auth, auth_result_t *out,
+                   aug_err_t *err);
 
 #endif

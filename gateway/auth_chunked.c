@@ -45,7 +45,7 @@ struct auth_chunked {
     size_t line_len;
     uint64_t remaining;   /* bytes of the current chunk still to come */
     uint64_t chunk_start; /* payload offset of the current chunk */
-    int crlf_pos;       /* bytes of a "\r\n" seen */
+    int crlf_pos;         /* bytes of a "\r\n" seen */
     uint8_t chunk_sig[32];
     EVP_MD_CTX *md;
 
@@ -99,8 +99,10 @@ static void lower(char *s)
  * long. */
 static bool copy_trimmed(char *out, size_t cap, const char *s, size_t len)
 {
-    while (len > 0 && (*s == ' ' || *s == '\t')) s++, len--;
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    while (len > 0 && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
     if (len >= cap) return false;
     memcpy(out, s, len);
     out[len] = '\0';
@@ -110,7 +112,8 @@ static bool copy_trimmed(char *out, size_t cap, const char *s, size_t len)
 int auth_chunked_new(const auth_result_t *auth, auth_chunked_t **out, aug_err_t *err)
 {
     *out = NULL;
-    if (auth->payload != AUTH_PAYLOAD_STREAMING && auth->payload != AUTH_PAYLOAD_STREAMING_TRAILER &&
+    if (auth->payload != AUTH_PAYLOAD_STREAMING &&
+        auth->payload != AUTH_PAYLOAD_STREAMING_TRAILER &&
         auth->payload != AUTH_PAYLOAD_UNSIGNED_TRAILER)
         return aug_err_set(err, AUG_EINVAL, "the request body is not aws-chunked");
     if (auth->decoded_length < 0)
@@ -245,7 +248,8 @@ static int parse_chunk_header(auth_chunked_t *d, aug_err_t *err)
     if (d->signed_chunks) {
         static const char ext[] = ";chunk-signature=";
         size_t el = sizeof(ext) - 1;
-        if (len - i != el + 64 || memcmp(s + i, ext, el) != 0 || aug_unhex(s + i + el, d->chunk_sig, 32) != 0)
+        if (len - i != el + 64 || memcmp(s + i, ext, el) != 0 ||
+            aug_unhex(s + i + el, d->chunk_sig, 32) != 0)
             return chunked_fail(d, err, AUG_EINVAL, "InvalidRequest",
                                 "Malformed aws-chunked body: each chunk size must be followed by "
                                 "';chunk-signature=' and 64 hexadecimal digits.");
@@ -480,8 +484,10 @@ int auth_chunked_finish(auth_chunked_t *d, aug_err_t *err)
 {
     int rc;
     switch (d->state) {
-    case ST_FAILED: return repeat_failure(d, err);
-    case ST_DONE: break;
+    case ST_FAILED:
+        return repeat_failure(d, err);
+    case ST_DONE:
+        break;
     case ST_FINAL_CRLF:
         /* the final chunk and its signature arrived; only its closing CRLF did not */
         break;

@@ -49,21 +49,22 @@ static bool is_token_char(unsigned char c)
 /* Bucket names as S3 allows them, with legacy upper case and '_' tolerated. */
 static bool is_bucket_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 static void key_free_grants(auth_key_t *k)
 {
-    for (size_t i = 0; i < k->n_grants; i++) free(k->grants[i].pattern);
+    for (size_t i = 0; i < k->n_grants; i++)
+        free(k->grants[i].pattern);
     free(k->grants);
     k->grants = NULL;
     k->n_grants = 0;
 }
 
 /* Parse one comma-separated bucket list (len bytes at s) into grants of k. */
-static int parse_bucket_list(auth_key_t *k, const char *s, size_t len, bool write,
-                             const char *name, int line, int field, aug_err_t *err)
+static int parse_bucket_list(auth_key_t *k, const char *s, size_t len, bool write, const char *name,
+                             int line, int field, aug_err_t *err)
 {
     if (len == 0)
         return aug_err_set(err, AUG_ECONFIG, "%s:%d: field %d: empty bucket list", name, line,
@@ -71,13 +72,15 @@ static int parse_bucket_list(auth_key_t *k, const char *s, size_t len, bool writ
     size_t start = 0;
     while (start <= len) {
         size_t end = start;
-        while (end < len && s[end] != ',') end++;
+        while (end < len && s[end] != ',')
+            end++;
         size_t n = end - start;
         const char *p = s + start;
         bool prefix = n > 0 && p[n - 1] == '*';
         size_t plen = prefix ? n - 1 : n;
         bool ok = n > 0 && plen <= 63 && (plen > 0 || prefix);
-        for (size_t i = 0; ok && i < plen; i++) ok = is_bucket_char(p[i]);
+        for (size_t i = 0; ok && i < plen; i++)
+            ok = is_bucket_char(p[i]);
         if (!ok)
             return aug_err_set(err, AUG_ECONFIG,
                                "%s:%d: field %d: bad bucket name or pattern (use names of "
@@ -99,8 +102,8 @@ static int parse_bucket_list(auth_key_t *k, const char *s, size_t len, bool writ
 
 /* Parse one permission field. Never quotes the field: a secret written in the wrong column
  * would end up here. */
-static int parse_permission(auth_key_t *k, const char *s, size_t len, const char *name,
-                            int line, int field, aug_err_t *err)
+static int parse_permission(auth_key_t *k, const char *s, size_t len, const char *name, int line,
+                            int field, aug_err_t *err)
 {
     if (len == 1 && s[0] == '*') {
         k->unrestricted = true;
@@ -126,26 +129,27 @@ static int parse_line(const char *s, size_t len, auth_key_t *k, const char *name
     size_t i = 0;
     int rc = 0;
     while (i < len) {
-        while (i < len && is_field_sep(s[i])) i++;
+        while (i < len && is_field_sep(s[i]))
+            i++;
         if (i >= len || s[i] == '#') break;
         size_t start = i;
-        while (i < len && !is_field_sep(s[i])) i++;
+        while (i < len && !is_field_sep(s[i]))
+            i++;
         const char *f = s + start;
         size_t flen = i - start;
         field++;
         for (size_t j = 0; j < flen; j++) {
             if (!is_token_char((unsigned char)f[j])) {
                 rc = aug_err_set(err, AUG_ECONFIG,
-                                 "%s:%d: field %d contains a control or non-ASCII character",
-                                 name, line, field);
+                                 "%s:%d: field %d contains a control or non-ASCII character", name,
+                                 line, field);
                 goto fail;
             }
         }
         if (field == 1) {
             if (flen > AUTH_ACCESS_KEY_MAX) {
-                rc = aug_err_set(err, AUG_ECONFIG,
-                                 "%s:%d: access key is longer than %d characters", name, line,
-                                 AUTH_ACCESS_KEY_MAX);
+                rc = aug_err_set(err, AUG_ECONFIG, "%s:%d: access key is longer than %d characters",
+                                 name, line, AUTH_ACCESS_KEY_MAX);
                 goto fail;
             }
             if (memchr(f, ':', flen)) {
@@ -158,9 +162,8 @@ static int parse_line(const char *s, size_t len, auth_key_t *k, const char *name
             k->id[flen] = '\0';
         } else if (field == 2) {
             if (flen > AUTH_SECRET_MAX) {
-                rc = aug_err_set(err, AUG_ECONFIG,
-                                 "%s:%d: secret key is longer than %d characters", name, line,
-                                 AUTH_SECRET_MAX);
+                rc = aug_err_set(err, AUG_ECONFIG, "%s:%d: secret key is longer than %d characters",
+                                 name, line, AUTH_SECRET_MAX);
                 goto fail;
             }
             memcpy(k->secret, f, flen);
@@ -229,8 +232,8 @@ int auth_creds_parse(const char *text, const char *name, auth_creds_t **out, aug
             for (size_t i = 0; i < c->n; i++) {
                 if (strcmp(c->keys[i].id, k.id) == 0) {
                     rc = aug_err_set(err, AUG_ECONFIG,
-                                     "%s:%d: duplicate access key (first defined on line %d)",
-                                     name, line, lines[i]);
+                                     "%s:%d: duplicate access key (first defined on line %d)", name,
+                                     line, lines[i]);
                     key_free_grants(&k);
                     OPENSSL_cleanse(&k, sizeof(k));
                     goto fail;
@@ -285,8 +288,8 @@ int auth_creds_load(const char *path, auth_creds_t **out, aug_err_t *err)
     }
     if (st.st_size > CREDS_FILE_MAX) {
         close(fd);
-        return aug_err_set(err, AUG_ECONFIG, "credentials file %s is larger than %d bytes",
-                           path, CREDS_FILE_MAX);
+        return aug_err_set(err, AUG_ECONFIG, "credentials file %s is larger than %d bytes", path,
+                           CREDS_FILE_MAX);
     }
     size_t size = (size_t)st.st_size;
     char *text = malloc(size + 1);
@@ -345,8 +348,10 @@ const auth_key_t *auth_creds_lookup(const auth_creds_t *creds, const char *acces
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(access_key, creds->keys[mid].id);
         if (c == 0) return &creds->keys[mid];
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }

@@ -60,11 +60,24 @@ static int is_public_read(const gateway_t *gw, const char *bucket)
 static const char *const checksum_names[] = {"x-amz-checksum-crc32", "x-amz-checksum-crc32c",
                                              "x-amz-checksum-sha1", "x-amz-checksum-sha256"};
 
+/* Does the comma-separated x-amz-trailer list name exactly this header? */
+static int trailer_announces(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && strncasecmp(p, name, n) == 0) return 1;
+        p += len;
+    }
+    return 0;
+}
+
 static void setup_checksum(gw_request_t *r)
 {
     for (size_t i = 0; i < 4; i++) {
         const char *v = gw_header(r, checksum_names[i]);
-        int in_trailer = r->auth && strstr(r->auth->trailer, checksum_names[i]) != NULL;
+        int in_trailer = r->auth && trailer_announces(r->auth->trailer, checksum_names[i]);
         if (!v && !in_trailer) continue;
         snprintf(r->checksum_name, sizeof(r->checksum_name), "%s", checksum_names[i]);
         snprintf(r->checksum_want, sizeof(r->checksum_want), "%s", v ? v : "");
@@ -111,7 +124,8 @@ int gw_authenticate(gw_request_t *r, int write)
     auth_request_t req = {.method = r->method, .path = r->raw_path, .query = r->raw_query,
                           .headers = h.items, .n_headers = h.n, .now = aug_now_ns() / 1000000000LL,
                           .host_bucket = host_bucket[0] ? host_bucket : NULL,
-                          .region = gw->cfg.gateway.region};
+                          /* an unset region accepts whatever region the client signs for */
+                          .region = gw->cfg.gateway.region[0] ? gw->cfg.gateway.region : NULL};
     r->auth = calloc(1, sizeof(*r->auth));
     aug_err_t err;
     aug_err_clear(&err);

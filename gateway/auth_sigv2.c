@@ -14,8 +14,8 @@
 #define V2_SIG_LEN 28
 
 #define MSG_NEED_DATE "AWS authentication requires a valid Date or x-amz-date header"
-#define MSG_SIG_MISMATCH                                                                      \
-    "The request signature we calculated does not match the signature you provided. Check "   \
+#define MSG_SIG_MISMATCH                                                                           \
+    "The request signature we calculated does not match the signature you provided. Check "        \
     "your key and signing method."
 #define MSG_NO_SUCH_KEY "The AWS Access Key Id you provided does not exist in our records."
 
@@ -62,7 +62,8 @@ static bool is_subresource(const auth_param_t *p)
 
 static const char *trim_left(const char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     return s;
 }
 
@@ -71,12 +72,13 @@ static void put_trimmed(auth_buf_t *b, const char *s)
 {
     s = trim_left(s);
     size_t l = strlen(s);
-    while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t')) l--;
+    while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+        l--;
     auth_buf_put(b, s, l);
 }
 
 typedef struct amz_header {
-    char name[128]; /* lower case; longer names are refused by the caller */
+    char name[128]; /* lower case; a longer name is cut, which only fails the signature */
     const char *value;
     size_t order;
 } amz_header_t;
@@ -103,7 +105,8 @@ static bool put_amz_headers(auth_buf_t *b, const auth_request_t *req, bool skip_
         size_t l = strlen(name);
         if (l >= sizeof(hs[n].name)) l = sizeof(hs[n].name) - 1;
         for (size_t j = 0; j < l; j++)
-            hs[n].name[j] = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
+            hs[n].name[j] =
+                name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
         hs[n].name[l] = '\0';
         hs[n].value = req->headers[i].value ? req->headers[i].value : "";
         hs[n].order = i;
@@ -134,8 +137,7 @@ static int param_cmp(const void *a, const void *b)
 }
 
 /* CanonicalizedResource: ["/" bucket] + path as sent + "?sub&sub=value" (values decoded). */
-static bool put_resource(auth_buf_t *b, const auth_request_t *req, const auth_param_t *ps,
-                         size_t n)
+static bool put_resource(auth_buf_t *b, const auth_request_t *req, const auth_param_t *ps, size_t n)
 {
     if (req->host_bucket && *req->host_bucket) {
         auth_buf_putc(b, '/');
@@ -228,7 +230,8 @@ int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const c
         date_line = exp->value;
         /* a '+' the client forgot to encode arrives as a space; base64 has no spaces */
         sig_len = sp->value_len < sizeof(sig) - 1 ? sp->value_len : sizeof(sig) - 1;
-        for (size_t j = 0; j < sig_len; j++) sig[j] = sp->value[j] == ' ' ? '+' : sp->value[j];
+        for (size_t j = 0; j < sig_len; j++)
+            sig[j] = sp->value[j] == ' ' ? '+' : sp->value[j];
         sig[sig_len] = '\0';
     } else {
         const char *a = trim_left(authz + 4);
@@ -236,7 +239,8 @@ int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const c
         size_t klen = colon ? (size_t)(colon - a) : 0;
         const char *s = colon ? trim_left(colon + 1) : "";
         size_t slen = strlen(s);
-        while (slen > 0 && (s[slen - 1] == ' ' || s[slen - 1] == '\t')) slen--;
+        while (slen > 0 && (s[slen - 1] == ' ' || s[slen - 1] == '\t'))
+            slen--;
         bool ok = klen > 0 && klen <= AUTH_ACCESS_KEY_MAX && slen > 0;
         for (size_t i = 0; ok && i < klen; i++)
             ok = (unsigned char)a[i] > 0x20 && (unsigned char)a[i] < 0x7f;
@@ -280,8 +284,10 @@ int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const c
         /* AWS's own example signs x-amz-date in the Date line instead, leaving it out of
          * the x-amz-* headers: accept that spelling too (same time, same request). */
         auth_buf_t alt = {0};
-        if (!string_to_sign(&alt, req, xdate, true, ps, n)) rc = AUG_ENOMEM;
-        else rc = v2_compare(auth_key_secret(key), &alt, sig, sig_len);
+        if (!string_to_sign(&alt, req, xdate, true, ps, n))
+            rc = AUG_ENOMEM;
+        else
+            rc = v2_compare(auth_key_secret(key), &alt, sig, sig_len);
         auth_buf_free(&alt);
     }
     if (rc < 0) {
@@ -290,8 +296,7 @@ int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const c
         goto done;
     }
     if (rc == 0) {
-        aug_debug("sigv2 mismatch for access key %s; string to sign:\n%s", out->access_key,
-                  sts.data);
+        auth_log_mismatch("sigv2", out->access_key, NULL, sts.data);
         rc = auth_fail(out, err, "SignatureDoesNotMatch", MSG_SIG_MISMATCH);
         goto done;
     }

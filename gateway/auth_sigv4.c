@@ -13,18 +13,19 @@
 
 #define V4_ALGORITHM "AWS4-HMAC-SHA256"
 #define V4A_ALGORITHM "AWS4-ECDSA-P256-SHA256"
+#define V4A_STREAMING "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD" /* and its -TRAILER form */
 #define V4_SERVICE "s3"
 #define V4_TERMINATOR "aws4_request"
 /* Longest SignedHeaders list accepted: far above what any SDK signs (about a dozen). */
 #define V4_SIGNED_HEADERS_MAX 4096
 
 #define MSG_NEED_DATE "AWS authentication requires a valid Date or x-amz-date header"
-#define MSG_SIG_MISMATCH                                                                      \
-    "The request signature we calculated does not match the signature you provided. Check "   \
+#define MSG_SIG_MISMATCH                                                                           \
+    "The request signature we calculated does not match the signature you provided. Check "        \
     "your key and signing method."
 #define MSG_NO_SUCH_KEY "The AWS Access Key Id you provided does not exist in our records."
-#define MSG_TWO_MECHANISMS                                                                    \
-    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature "   \
+#define MSG_TWO_MECHANISMS                                                                         \
+    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature "        \
     "query string parameter or the Authorization header should be specified"
 
 /* ---- small shared helpers ----------------------------------------------------------------- */
@@ -34,7 +35,8 @@ void auth_buf_put(auth_buf_t *b, const void *data, size_t len)
     if (b->oom) return;
     if (b->len + len + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + len + 1) ncap *= 2;
+        while (ncap < b->len + len + 1)
+            ncap *= 2;
         char *n = realloc(b->data, ncap);
         if (!n) {
             b->oom = true;
@@ -107,7 +109,8 @@ static char *query_decode(const char *s, size_t len, size_t *out_len)
     if (!d) return NULL;
     size_t j = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hex_digit((unsigned char)s[i + 1]) >= 0 && hex_digit((unsigned char)s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < len && hex_digit((unsigned char)s[i + 1]) >= 0 &&
+            hex_digit((unsigned char)s[i + 2]) >= 0) {
             d[j++] = (char)(hex_digit((unsigned char)s[i + 1]) << 4 |
                             hex_digit((unsigned char)s[i + 2]));
             i += 2;
@@ -137,7 +140,8 @@ int auth_params_parse(const char *query, auth_param_t **out, size_t *n)
     *n = 0;
     if (!query || !*query) return 0;
     size_t cap = 1;
-    for (const char *p = query; *p; p++) cap += *p == '&';
+    for (const char *p = query; *p; p++)
+        cap += *p == '&';
     auth_param_t *ps = calloc(cap, sizeof(*ps));
     if (!ps) return AUG_ENOMEM;
     size_t count = 0;
@@ -206,8 +210,8 @@ static int days_in_month(int y, int m)
  * range. A leap second 60 counts as 59. */
 static bool civil_to_epoch(int y, int mo, int d, int h, int mi, int s, int64_t *out)
 {
-    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi > 59 || s > 60)
+    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || s > 60)
         return false;
     if (s == 60) s = 59;
     *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
@@ -254,7 +258,8 @@ static int month_from_name(const char *s)
 
 static const char *skip_spaces(const char *p)
 {
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     return p;
 }
 
@@ -263,7 +268,8 @@ static int read_number(const char **pp, int max)
 {
     const char *p = *pp;
     int v = 0, n = 0;
-    while (n < max && *p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0'), n++;
+    while (n < max && *p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0'), n++;
     if (n == 0) return -1;
     *pp = p;
     return v;
@@ -285,9 +291,12 @@ static bool read_zone(const char **pp, int *offset)
 {
     const char *p = *pp;
     *offset = 0;
-    if (strncasecmp(p, "GMT", 3) == 0 || strncasecmp(p, "UTC", 3) == 0) p += 3;
-    else if (strncasecmp(p, "UT", 2) == 0) p += 2;
-    else if (*p == 'Z') p++;
+    if (strncasecmp(p, "GMT", 3) == 0 || strncasecmp(p, "UTC", 3) == 0)
+        p += 3;
+    else if (strncasecmp(p, "UT", 2) == 0)
+        p += 2;
+    else if (*p == 'Z')
+        p++;
     else if ((*p == '+' || *p == '-') && digits(p + 1, 4) >= 0) {
         int hh = digits(p + 1, 2), mm = digits(p + 3, 2);
         if (hh > 23 || mm > 59) return false;
@@ -306,11 +315,14 @@ int auth_parse_http_date(const char *s, int64_t *out)
     int y, mo, d, h, mi, sec, offset = 0;
     /* optional weekday, with a comma in RFC 1123 and RFC 850 */
     const char *w = p;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) p++;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+        p++;
     bool asctime_form = false;
     if (p != w) {
-        if (*p == ',') p++;
-        else asctime_form = true;
+        if (*p == ',')
+            p++;
+        else
+            asctime_form = true;
         p = skip_spaces(p);
     }
     if (!asctime_form) {
@@ -324,8 +336,10 @@ int auth_parse_http_date(const char *s, int64_t *out)
         if (*p++ != sep) return AUG_EINVAL;
         const char *ys = p;
         if ((y = read_number(&p, 4)) < 0) return AUG_EINVAL;
-        if (p - ys == 2) y += y < 70 ? 2000 : 1900;
-        else if (p - ys != 4) return AUG_EINVAL;
+        if (p - ys == 2)
+            y += y < 70 ? 2000 : 1900;
+        else if (p - ys != 4)
+            return AUG_EINVAL;
         p = skip_spaces(p);
         if (!read_time(&p, &h, &mi, &sec)) return AUG_EINVAL;
         p = skip_spaces(p);
@@ -348,10 +362,75 @@ int auth_parse_http_date(const char *s, int64_t *out)
     return 0;
 }
 
+/* ---- debug log of a mismatch ------------------------------------------------------------- */
+
+/* Signed headers that carry secrets of their own: SSE-C keys and session tokens. */
+static const char *const secret_headers[] = {
+    "x-amz-server-side-encryption-customer-key:",
+    "x-amz-copy-source-server-side-encryption-customer-key:",
+    "x-amz-security-token:",
+};
+#define SECRET_QUERY "X-Amz-Security-Token="
+
+/* Append one line of a canonical request or string to sign with secret values replaced. */
+static void put_redacted_line(auth_buf_t *b, const char *line, size_t len)
+{
+    for (size_t i = 0; i < sizeof(secret_headers) / sizeof(secret_headers[0]); i++) {
+        size_t l = strlen(secret_headers[i]);
+        if (len >= l && strncasecmp(line, secret_headers[i], l) == 0) {
+            auth_buf_put(b, line, l);
+            auth_buf_puts(b, "<redacted>");
+            return;
+        }
+    }
+    size_t ql = strlen(SECRET_QUERY);
+    for (size_t i = 0; i < len;) {
+        if (len - i >= ql && strncmp(line + i, SECRET_QUERY, ql) == 0) {
+            auth_buf_put(b, line + i, ql);
+            auth_buf_puts(b, "<redacted>");
+            i += ql;
+            while (i < len && line[i] != '&')
+                i++;
+        } else {
+            auth_buf_putc(b, line[i++]);
+        }
+    }
+}
+
+static void put_redacted(auth_buf_t *b, const char *text)
+{
+    while (text && *text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        put_redacted_line(b, text, len);
+        if (!nl) break;
+        auth_buf_putc(b, '\n');
+        text = nl + 1;
+    }
+    auth_buf_put(b, "", 0);
+}
+
+void auth_log_mismatch(const char *scheme, const char *access_key, const char *creq,
+                       const char *sts)
+{
+    if (aug_log_get_level() < AUG_LOG_DEBUG) return;
+    auth_buf_t c = {0}, s = {0};
+    put_redacted(&c, creq);
+    put_redacted(&s, sts);
+    if (creq)
+        aug_debug("%s signature mismatch for access key %s; canonical request:\n%s\n"
+                  "string to sign:\n%s",
+                  scheme, access_key, c.oom ? "?" : c.data, s.oom ? "?" : s.data);
+    else
+        aug_debug("%s signature mismatch for access key %s; string to sign:\n%s", scheme,
+                  access_key, s.oom ? "?" : s.data);
+    auth_buf_free(&c);
+    auth_buf_free(&s);
+}
+
 /* ---- crypto ------------------------------------------------------------------------------- */
 
-static bool hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
-                        uint8_t out[32])
+static bool hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32])
 {
     unsigned int olen = 32;
     return HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &olen) != NULL && olen == 32;
@@ -395,8 +474,8 @@ static bool is_hex_string(const char *s, size_t len)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static void uri_encode_byte(auth_buf_t *b, unsigned char c)
@@ -412,7 +491,8 @@ static void uri_encode_byte(auth_buf_t *b, unsigned char c)
 
 static void uri_encode(auth_buf_t *b, const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) uri_encode_byte(b, (unsigned char)s[i]);
+    for (size_t i = 0; i < len; i++)
+        uri_encode_byte(b, (unsigned char)s[i]);
 }
 
 /* The canonical URI as SigV4 defines it for S3: every byte of the path encoded once (so
@@ -460,7 +540,8 @@ static bool canonical_query(auth_buf_t *b, const auth_param_t *ps, size_t n, boo
     size_t m = 0;
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
-        if (skip_signature && ps[i].name_len == 15 && memcmp(ps[i].name, "X-Amz-Signature", 15) == 0)
+        if (skip_signature && ps[i].name_len == 15 &&
+            memcmp(ps[i].name, "X-Amz-Signature", 15) == 0)
             continue;
         auth_buf_t nb = {0}, vb = {0};
         uri_encode(&nb, ps[i].name, ps[i].name_len);
@@ -574,8 +655,8 @@ enum { CRED_OK = 0, CRED_MALFORMED, CRED_SERVICE, CRED_TERMINATOR };
 
 static bool is_region_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* Split "AKID/YYYYMMDD/REGION/s3/aws4_request" (len bytes) into a. */
@@ -680,7 +761,7 @@ static int v4_try(const auth_request_t *req, const v4_auth_t *a, const uint8_t k
     auth_buf_puts(&creq, a->signed_headers);
     auth_buf_putc(&creq, '\n');
     auth_buf_puts(&creq, payload_hash);
-    char hash[65];
+    char hash[65] = "";
     if (!creq.oom) sha256_hex(creq.data, creq.len, hash);
     auth_buf_puts(&sts, V4_ALGORITHM "\n");
     auth_buf_puts(&sts, a->amz_date);
@@ -689,9 +770,12 @@ static int v4_try(const auth_request_t *req, const v4_auth_t *a, const uint8_t k
     auth_buf_putc(&sts, '\n');
     auth_buf_puts(&sts, hash);
     int rc;
-    if (creq.oom || sts.oom) rc = AUG_ENOMEM;
-    else if (!hmac_sha256(key, 32, sts.data, sts.len, sig_out)) rc = AUG_EIO;
-    else rc = CRYPTO_memcmp(sig_out, a->signature, 32) == 0 ? 1 : 0;
+    if (creq.oom || sts.oom)
+        rc = AUG_ENOMEM;
+    else if (!hmac_sha256(key, 32, sts.data, sts.len, sig_out))
+        rc = AUG_EIO;
+    else
+        rc = CRYPTO_memcmp(sig_out, a->signature, 32) == 0 ? 1 : 0;
     auth_buf_free(creq_out);
     auth_buf_free(sts_out);
     *creq_out = creq;
@@ -700,10 +784,9 @@ static int v4_try(const auth_request_t *req, const v4_auth_t *a, const uint8_t k
 }
 
 /* Verify a parsed SigV4 signature with key; fill out for the chunk decoder on success. */
-static int v4_verify_signature(const auth_request_t *req, const v4_auth_t *a,
-                               const auth_key_t *key, const auth_param_t *ps, size_t n,
-                               bool presigned, const char *payload_hash, auth_result_t *out,
-                               aug_err_t *err)
+static int v4_verify_signature(const auth_request_t *req, const v4_auth_t *a, const auth_key_t *key,
+                               const auth_param_t *ps, size_t n, bool presigned,
+                               const char *payload_hash, auth_result_t *out, aug_err_t *err)
 {
     auth_buf_t headers = {0}, query = {0}, uri = {0}, creq = {0}, sts = {0};
     uint8_t skey[32], sig[32];
@@ -734,12 +817,12 @@ static int v4_verify_signature(const auth_request_t *req, const v4_auth_t *a,
         auth_buf_free(&s2);
     }
     if (rc < 0) {
-        aug_err_set(err, rc, rc == AUG_ENOMEM ? "out of memory" : "OpenSSL could not compute an HMAC");
+        aug_err_set(err, rc,
+                    rc == AUG_ENOMEM ? "out of memory" : "OpenSSL could not compute an HMAC");
         goto done;
     }
     if (rc == 0) {
-        aug_debug("sigv4 mismatch for access key %s; canonical request:\n%s\nstring to sign:\n%s",
-                  a->akid, creq.data ? creq.data : "", sts.data ? sts.data : "");
+        auth_log_mismatch("sigv4", a->akid, creq.data, sts.data);
         rc = auth_fail(out, err, "SignatureDoesNotMatch", MSG_SIG_MISMATCH);
         goto done;
     }
@@ -776,7 +859,7 @@ static int parse_payload(const auth_request_t *req, const char *value, auth_resu
         out->payload = AUTH_PAYLOAD_STREAMING_TRAILER;
     } else if (strcmp(value, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0) {
         out->payload = AUTH_PAYLOAD_UNSIGNED_TRAILER;
-    } else if (strncmp(value, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", 39) == 0) {
+    } else if (strncmp(value, V4A_STREAMING, sizeof(V4A_STREAMING) - 1) == 0) {
         return auth_fail(out, err, "NotImplemented",
                          "Signature Version 4A streaming payloads are not supported; sign with "
                          "AWS4-HMAC-SHA256.");
@@ -810,7 +893,8 @@ static int parse_payload(const auth_request_t *req, const char *value, auth_resu
     if (tr) {
         tr = skip_spaces(tr);
         size_t tl = strlen(tr);
-        while (tl > 0 && (tr[tl - 1] == ' ' || tr[tl - 1] == '\t')) tl--;
+        while (tl > 0 && (tr[tl - 1] == ' ' || tr[tl - 1] == '\t'))
+            tl--;
         if (tl > AUTH_TRAILER_MAX)
             return auth_fail(out, err, "InvalidArgument", "x-amz-trailer is too long.");
         memcpy(out->trailer, tr, tl);
@@ -851,7 +935,8 @@ static int v4_parse_header(const char *authz, v4_auth_t *a, auth_result_t *out, 
         p = skip_spaces(p);
         if (!*p) break;
         const char *name = p;
-        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) p++;
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))
+            p++;
         size_t nlen = (size_t)(p - name);
         if (nlen == 0 || *p != '=')
             return auth_fail(out, err, HDR_MALFORMED,
@@ -859,21 +944,23 @@ static int v4_parse_header(const char *authz, v4_auth_t *a, auth_result_t *out, 
                              "SignedHeaders=..., Signature=...'.",
                              what);
         const char *v = ++p;
-        while (*p && *p != ',') p++;
+        while (*p && *p != ',')
+            p++;
         size_t vlen = (size_t)(p - v);
-        while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+        while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+            vlen--;
         if (*p == ',') p++;
         if (nlen == 10 && memcmp(name, "Credential", 10) == 0 && !have_cred) {
             have_cred = true;
             cred_kind = parse_credential(v, vlen, a);
-            if (cred_kind == CRED_MALFORMED) return cred_error(cred_kind, HDR_MALFORMED, what, out, err);
+            if (cred_kind == CRED_MALFORMED)
+                return cred_error(cred_kind, HDR_MALFORMED, what, out, err);
             snprintf(out->access_key, sizeof(out->access_key), "%s", a->akid);
         } else if (nlen == 13 && memcmp(name, "SignedHeaders", 13) == 0 && !have_sh) {
             have_sh = true;
             if (!parse_signed_headers(v, vlen, a, &has_host))
                 return auth_fail(out, err, HDR_MALFORMED,
-                                 "%s; SignedHeaders must be header names separated by ';'.",
-                                 what);
+                                 "%s; SignedHeaders must be header names separated by ';'.", what);
         } else if (nlen == 9 && memcmp(name, "Signature", 9) == 0 && !have_sig) {
             have_sig = true;
             if (!parse_signature(v, vlen, a->signature))
@@ -898,8 +985,7 @@ static int v4_parse_header(const char *authz, v4_auth_t *a, auth_result_t *out, 
                          "%s; the Authorization header requires a 'Signature' parameter.", what);
     if (cred_kind != CRED_OK) return cred_error(cred_kind, HDR_MALFORMED, what, out, err);
     if (!has_host)
-        return auth_fail(out, err, HDR_MALFORMED, "%s; SignedHeaders must include 'host'.",
-                         what);
+        return auth_fail(out, err, HDR_MALFORMED, "%s; SignedHeaders must include 'host'.", what);
     return 0;
 }
 
@@ -912,9 +998,8 @@ static int check_region(const auth_request_t *req, const v4_auth_t *a, const cha
     return 0;
 }
 
-static int v4_verify_header(const auth_creds_t *creds, const auth_request_t *req,
-                            const char *authz, const auth_param_t *ps, size_t n,
-                            auth_result_t *out, aug_err_t *err)
+static int v4_verify_header(const auth_creds_t *creds, const auth_request_t *req, const char *authz,
+                            const auth_param_t *ps, size_t n, auth_result_t *out, aug_err_t *err)
 {
     static const char what[] = "The authorization header is malformed";
     out->scheme = AUTH_V4_HEADER;
@@ -997,8 +1082,7 @@ static const auth_param_t *one_param(const auth_param_t *ps, size_t n, const cha
 }
 
 static int v4_verify_query(const auth_creds_t *creds, const auth_request_t *req,
-                           const auth_param_t *ps, size_t n, auth_result_t *out,
-                           aug_err_t *err)
+                           const auth_param_t *ps, size_t n, auth_result_t *out, aug_err_t *err)
 {
     static const char what[] = "Error parsing the X-Amz-Credential parameter";
     out->scheme = AUTH_V4_QUERY;
@@ -1069,8 +1153,7 @@ static int v4_verify_query(const auth_creds_t *creds, const auth_request_t *req,
         goto done;
     }
     if (!parse_signature(sig->value, sig->value_len, a->signature)) {
-        rc = auth_fail(out, err, QUERY_ERROR,
-                       "X-Amz-Signature must be 64 hexadecimal digits.");
+        rc = auth_fail(out, err, QUERY_ERROR, "X-Amz-Signature must be 64 hexadecimal digits.");
         goto done;
     }
     if ((rc = check_region(req, a, QUERY_ERROR, what, out, err))) goto done;
@@ -1137,8 +1220,8 @@ int auth_verify(const auth_creds_t *creds, const auth_request_t *req, auth_resul
     bool v4q = auth_param_find(ps, n, "X-Amz-Algorithm", NULL) ||
                auth_param_find(ps, n, "X-Amz-Credential", NULL) ||
                auth_param_find(ps, n, "X-Amz-Signature", NULL);
-    bool v2q = auth_param_find(ps, n, "AWSAccessKeyId", NULL) ||
-               auth_param_find(ps, n, "Signature", NULL);
+    bool v2q =
+        auth_param_find(ps, n, "AWSAccessKeyId", NULL) || auth_param_find(ps, n, "Signature", NULL);
     int rc;
     if (n_authz > 1) {
         rc = auth_fail(out, err, "InvalidArgument", "Only one Authorization header is allowed.");
@@ -1181,11 +1264,16 @@ void auth_result_wipe(auth_result_t *res)
 const char *auth_scheme_name(auth_scheme_t scheme)
 {
     switch (scheme) {
-    case AUTH_ANONYMOUS: return "anonymous";
-    case AUTH_V4_HEADER: return "sigv4";
-    case AUTH_V4_QUERY: return "sigv4-presigned";
-    case AUTH_V2_HEADER: return "sigv2";
-    case AUTH_V2_QUERY: return "sigv2-query";
+    case AUTH_ANONYMOUS:
+        return "anonymous";
+    case AUTH_V4_HEADER:
+        return "sigv4";
+    case AUTH_V4_QUERY:
+        return "sigv4-presigned";
+    case AUTH_V2_HEADER:
+        return "sigv2";
+    case AUTH_V2_QUERY:
+        return "sigv2-query";
     }
     return "unknown";
 }
@@ -1196,12 +1284,8 @@ int auth_http_status(const char *s3_code)
         const char *code;
         int status;
     } table[] = {
-        {"InvalidAccessKeyId", 403},
-        {"SignatureDoesNotMatch", 403},
-        {"AccessDenied", 403},
-        {"RequestTimeTooSkewed", 403},
-        {"MissingContentLength", 411},
-        {"NotImplemented", 501},
+        {"InvalidAccessKeyId", 403},   {"SignatureDoesNotMatch", 403}, {"AccessDenied", 403},
+        {"RequestTimeTooSkewed", 403}, {"MissingContentLength", 411},  {"NotImplemented", 501},
     };
     if (!s3_code) return 500;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)

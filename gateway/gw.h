@@ -106,6 +106,12 @@ void gw_target_free(gw_target_t *t);
 /* Percent-decode n bytes; '+' becomes ' ' when plus_space. NULL on a bad escape or %00. */
 char *gw_percent_decode(const char *s, size_t n, int plus_space);
 
+/* The region this endpoint reports: the configured one, else us-east-1. */
+static inline const char *gw_region(const gateway_t *gw)
+{
+    return gw->cfg.gateway.region[0] ? gw->cfg.gateway.region : "us-east-1";
+}
+
 /* ---- server.c: reading the request, answering it ---------------------------------------- */
 
 /* A request header (any case) or NULL. */
@@ -140,6 +146,8 @@ gw_xml_t *gw_xml_begin(const char *root);
 void gw_xml_open(gw_xml_t *x, const char *name);
 void gw_xml_close(gw_xml_t *x);
 void gw_xml_text(gw_xml_t *x, const char *name, const char *value);
+/* Text inside the element currently open. */
+void gw_xml_content(gw_xml_t *x, const char *text);
 void gw_xml_textf(gw_xml_t *x, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Finish and hand over the document (malloc'd, NUL-terminated); NULL on failure. */

@@ -47,7 +47,7 @@ void op_list_buckets(gw_request_t *r)
 static void finish_create_bucket(gw_request_t *r)
 {
     char region[64];
-    snprintf(region, sizeof(region), "%s", r->gw->cfg.gateway.region);
+    snprintf(region, sizeof(region), "%s", gw_region(r->gw));
     const char *code = s3xml_parse_location(r->body, r->body_len, region, sizeof(region));
     if (code) {
         gw_respond_error(r, code, NULL);
@@ -100,7 +100,7 @@ static void bucket_head(gw_request_t *r)
         return;
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, "x-amz-bucket-region", r->gw->cfg.gateway.region);
+    MHD_add_response_header(resp, "x-amz-bucket-region", gw_region(r->gw));
     gw_respond(r, 200, resp);
 }
 
@@ -112,25 +112,11 @@ static void bucket_location(gw_request_t *r)
         return;
     }
     /* S3 answers an empty constraint for us-east-1 */
-    const char *region = r->gw->cfg.gateway.region;
+    const char *region = gw_region(r->gw);
     gw_xml_t *x = gw_xml_begin("LocationConstraint");
+    if (strcmp(region, "us-east-1") != 0) gw_xml_content(x, region);
     size_t len;
-    char *xml;
-    if (strcmp(region, "us-east-1") == 0) {
-        xml = gw_xml_finish(x, &len);
-    } else {
-        gw_xml_t *y = x;
-        /* the region is the element's text */
-        xml = gw_xml_finish(y, &len);
-        free(xml);
-        char buf[256];
-        len = (size_t)snprintf(buf, sizeof(buf),
-                               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint "
-                               "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">%s"
-                               "</LocationConstraint>",
-                               region);
-        xml = strdup(buf);
-    }
+    char *xml = gw_xml_finish(x, &len);
     gw_respond_xml(r, 200, xml, len);
 }
 

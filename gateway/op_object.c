@@ -33,6 +33,14 @@ static enum MHD_Result collect_meta(void *cls, enum MHD_ValueKind kind, const ch
     int keep = strncmp(lower, "x-amz-meta-", 11) == 0;
     for (size_t i = 0; !keep && i < N_KEPT; i++) keep = strcmp(lower, kept_headers[i]) == 0;
     if (!keep || ml->n == sizeof(ml->items) / sizeof(ml->items[0])) return MHD_YES;
+    /* aws-chunked describes how this request's body was sent, not the object */
+    if (strcmp(lower, "content-encoding") == 0 && value) {
+        if (strncmp(value, "aws-chunked", 11) == 0) {
+            value += 11;
+            while (*value == ',' || *value == ' ') value++;
+        }
+        if (!*value) return MHD_YES;
+    }
     ml->items[ml->n].name = strdup(lower);
     ml->items[ml->n].value = strdup(value ? value : "");
     ml->bytes += n + strlen(value ? value : "");
@@ -304,6 +312,14 @@ static void op_add_object_headers(gw_request_t *r, struct MHD_Response *resp, co
     const char *ct = gw_param(r, "response-content-type");
     MHD_add_response_header(resp, "Content-Type",
                             ct ? ct : m->content_type ? m->content_type : "binary/octet-stream");
+    static const char *const overrides[][2] = {
+        {"response-content-language", "content-language"},
+        {"response-expires", "expires"},
+        {"response-cache-control", "cache-control"},
+        {"response-content-disposition", "content-disposition"},
+        {"response-content-encoding", "content-encoding"},
+    };
+    const size_t n_overrides = sizeof(overrides) / sizeof(overrides[0]);
     for (size_t i = 0; i < m->n_meta; i++) {
         const char *name = m->meta[i].name;
         int kept = strncmp(name, "x-amz-meta-", 11) == 0;
@@ -312,21 +328,16 @@ static void op_add_object_headers(gw_request_t *r, struct MHD_Response *resp, co
             const char *mode = gw_header(r, "x-amz-checksum-mode");
             kept = mode && strcasecmp(mode, "ENABLED") == 0;
         }
+        /* a response-* parameter replaces the stored header: leave the stored one out
+         * (MHD_del_response_header() needs the exact value, so deleting it later fails and
+         * the answer carried both) */
+        for (size_t j = 0; kept && j < n_overrides; j++)
+            if (strcmp(name, overrides[j][1]) == 0 && gw_param(r, overrides[j][0])) kept = 0;
         if (kept) MHD_add_response_header(resp, name, m->meta[i].value);
     }
-    static const char *const overrides[][2] = {
-        {"response-content-language", "Content-Language"},
-        {"response-expires", "Expires"},
-        {"response-cache-control", "Cache-Control"},
-        {"response-content-disposition", "Content-Disposition"},
-        {"response-content-encoding", "Content-Encoding"},
-    };
-    for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+    for (size_t i = 0; i < n_overrides; i++) {
         const char *v = gw_param(r, overrides[i][0]);
-        if (v) {
-            MHD_del_response_header(resp, overrides[i][1], NULL);
-            MHD_add_response_header(resp, overrides[i][1], v);
-        }
+        if (v) MHD_add_response_header(resp, overrides[i][1], v);
     }
 }
 

@@ -52,6 +52,11 @@ void gw_xml_text(gw_xml_t *x, const char *name, const char *value)
         x->failed = 1;
 }
 
+void gw_xml_content(gw_xml_t *x, const char *text)
+{
+    if (x && !x->failed && xmlTextWriterWriteString(x->w, BAD_CAST text) < 0) x->failed = 1;
+}
+
 void gw_xml_textf(gw_xml_t *x, const char *name, const char *fmt, ...)
 {
     char value[512];
