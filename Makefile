@@ -15,10 +15,10 @@ ASAN    := $(BUILD)/asan
 
 # Debian packages needed to build and test; installed by `make deps` only when missing.
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
-              libcunit1-dev libmicrohttpd-dev libxml2-dev
-TEST_PKGS  := python3 xxd clang libclang-rt-14-dev
+              libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev
+TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server
 
-PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0
+PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)

@@ -160,6 +160,8 @@ void backend_manifest_free(backend_manifest_t *m);
 int backend_manifest_encode(const backend_manifest_t *m, uint8_t **buf, size_t *len);
 /* Back from bytes; AUG_ECORRUPT if they fail their checksum. Caller frees *out. */
 int backend_manifest_decode(const uint8_t *buf, size_t len, backend_manifest_t **out);
+/* 1 if the version's bytes live inside the manifest (small objects). */
+int backend_manifest_is_inline(const backend_manifest_t *m);
 /* A deep copy, or NULL without memory. */
 backend_manifest_t *backend_manifest_copy(const backend_manifest_t *m);
 /* Version id as 32 hex digits into out (33 bytes). */

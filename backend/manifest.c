@@ -372,3 +372,8 @@ backend_manifest_t *backend_manifest_copy(const backend_manifest_t *m)
 {
     return manifest_clone(m);
 }
+
+int backend_manifest_is_inline(const backend_manifest_t *m)
+{
+    return m->layout && m->layout->is_inline;
+}

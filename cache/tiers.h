@@ -1,0 +1,94 @@
+/* tiers.h - (private to cache/) block keys, shared block buffers, the RAM and SSD tiers, and the
+ * cache's own state. */
+#ifndef AUGUR_CACHE_TIERS_H
+#define AUGUR_CACHE_TIERS_H
+
+#include "cache.h"
+#include "policy.h"
+#include "redis_tier.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A block of a version. */
+typedef struct block_key {
+    uint8_t vid[BACKEND_VERSION_ID_LEN];
+    uint64_t index;
+} block_key_t;
+
+static inline uint64_t block_key_hash(const block_key_t *k)
+{
+    return aug_hash64(k, sizeof(*k), 0x6175677572ULL);
+}
+
+/* Bytes of one block, shared by the tiers and readers holding it (reference counted). */
+typedef struct block_buf {
+    _Atomic int refs;
+    size_t len;
+    uint8_t data[];
+} block_buf_t;
+
+block_buf_t *block_buf_new(size_t len);
+static inline block_buf_t *block_buf_ref(block_buf_t *b)
+{
+    atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+void block_buf_unref(block_buf_t *b);
+
+/* ---- tier_ram.c -------------------------------------------------------------------------- */
+
+typedef struct ram_tier ram_tier_t;
+int ram_tier_open(uint64_t size, const char *policy, ram_tier_t **out, aug_err_t *err);
+void ram_tier_close(ram_tier_t *t);
+/* A reference to the block (caller unrefs) or NULL; *prefetched says whether it came from a
+ * prefetch and had not been read before (the mark is cleared). */
+block_buf_t *ram_tier_get(ram_tier_t *t, const block_key_t *k, int *prefetched);
+/* Admit a block (the tier takes its own reference). */
+/* Same, counting the lookup in the hit statistics only when count is set. */
+block_buf_t *ram_tier_lookup(ram_tier_t *t, const block_key_t *k, int *prefetched, int count);
+void ram_tier_put(ram_tier_t *t, const block_key_t *k, block_buf_t *b, int prefetched);
+int ram_tier_contains(ram_tier_t *t, const block_key_t *k);
+void ram_tier_resize(ram_tier_t *t, uint64_t size, const char *policy);
+void ram_tier_stats(ram_tier_t *t, cache_tier_stats_t *st, uint64_t *wasted);
+
+/* ---- tier_ssd.c -------------------------------------------------------------------------- */
+
+typedef struct ssd_tier ssd_tier_t;
+/* Open dir (created if missing) and rebuild the index from the files found there. */
+int ssd_tier_open(const char *dir, uint64_t size, uint64_t min_free, const char *policy,
+                  ssd_tier_t **out, aug_err_t *err);
+void ssd_tier_close(ssd_tier_t *t);
+/* A new buffer with the block if present and its CRC32C holds (a corrupt file is removed and
+ * counted as an error), else NULL. */
+block_buf_t *ssd_tier_get(ssd_tier_t *t, const block_key_t *k);
+void ssd_tier_put(ssd_tier_t *t, const block_key_t *k, const block_buf_t *b);
+int ssd_tier_contains(ssd_tier_t *t, const block_key_t *k);
+void ssd_tier_resize(ssd_tier_t *t, uint64_t size, const char *policy);
+void ssd_tier_stats(ssd_tier_t *t, cache_tier_stats_t *st);
+
+/* ---- prefetch.c ---------------------------------------------------------------------------- */
+
+typedef struct prefetcher prefetcher_t;
+int prefetcher_open(cache_t *c, uint64_t inflight, uint64_t rate, prefetcher_t **out);
+void prefetcher_close(prefetcher_t *p);
+uint64_t prefetcher_enqueue(prefetcher_t *p, const backend_manifest_t *m, uint64_t first,
+                            uint64_t last, int priority, int readahead);
+void prefetcher_cancel(prefetcher_t *p, uint64_t id);
+void prefetcher_configure(prefetcher_t *p, uint64_t inflight, uint64_t rate);
+
+/* ---- cache.c: what prefetch and readers use ------------------------------------------------- */
+
+/* The block (a reference the caller unrefs), from the tiers or, once for all concurrent
+ * callers, from the backend. prefetch marks a block fetched ahead of use. NULL with err on
+ * failure. */
+block_buf_t *cache_get_block(cache_t *c, const backend_manifest_t *m, uint64_t index,
+                             int prefetch, aug_err_t *err);
+/* True if the block is in RAM or on the SSD already. */
+int cache_has_block(cache_t *c, const backend_manifest_t *m, uint64_t index);
+uint64_t cache_block_size(const cache_t *c);
+uint64_t cache_readahead_max(const cache_t *c);
+/* Count readahead/prefetch work (statistics). */
+void cache_note_prefetch(cache_t *c, int issued_readahead, int dropped);
+
+#endif
