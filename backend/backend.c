@@ -210,7 +210,8 @@ int backend_bucket_list(backend_t *b, backend_bucket_info_t **out, size_t *n, au
             bn.items[kept++].created_ns = created;
         }
     }
-    qsort(bn.items, kept, sizeof(*bn.items), cmp_bucket);
+    /* with no bucket at all items is NULL, and qsort(NULL, 0, ...) is undefined */
+    if (kept > 1) qsort(bn.items, kept, sizeof(*bn.items), cmp_bucket);
     *out = bn.items;
     *n = kept;
     return 0;

@@ -93,7 +93,7 @@ static int take_entry(lister_t *ls, backend_manifest_t *m, const char *prefix)
 }
 
 /* Consider one node name in order. *cursor is advanced past what was consumed; *skip is set
- * when the cursor jumped past a whole common prefix (the batch must be fetched again). */
+ * when the cursor jumped past a whole common prefix (names up to it are then passed over). */
 static int consider(lister_t *ls, const char *name, char **cursor, int *skip)
 {
     const char *key = name + ls->nsp_len;
@@ -216,10 +216,15 @@ static int list_round(lister_t *ls, const char *nsprefix, char **cursor)
     int exhausted;
     int rc = names_merge_round(ls->b, nsprefix, *cursor, &merged, &nm, &exhausted);
     if (rc != 0) return rc;
-    int skip = 0;
-    for (size_t i = 0; rc == 0 && i < nm && !ls->done && !skip; i++)
+    /* After a common prefix the cursor jumps past every name below it. The rest of the batch
+     * is still exact, so go on with its names beyond the cursor: fetching a new batch from
+     * every node for each common prefix made delimiter listings quadratic. */
+    for (size_t i = 0; rc == 0 && i < nm && !ls->done; i++) {
+        if (*cursor && strcmp(merged[i], *cursor) <= 0) continue;
+        int skip = 0;
         rc = consider(ls, merged[i], cursor, &skip);
-    if (rc == 0 && !skip && exhausted) ls->done = 1;
+    }
+    if (rc == 0 && exhausted) ls->done = 1;
     names_free(merged, nm);
     return rc;
 }
@@ -232,9 +237,21 @@ int backend_list(backend_t *b, const char *bucket, const backend_list_opts_t *op
     const char *prefix = opts->prefix ? opts->prefix : "";
     if (strlen(prefix) > BACKEND_KEY_MAX)
         return aug_err_set(err, AUG_ETOOLONG, "prefix longer than %d bytes", BACKEND_KEY_MAX);
+    /* The prefix up to its last '/' becomes a directory path on the nodes. When it could not
+     * begin any valid key ("../", "a//", "\xff/", a component over 255 bytes) nothing
+     * matches, and it must not reach a node: "../other/" would list another bucket's keys
+     * and an impossible path would make every node look failed. */
+    int matches_nothing = 0;
+    const char *last_slash = strrchr(prefix, '/');
+    if (last_slash) {
+        char *dir = strndup(prefix, (size_t)(last_slash - prefix) + 1);
+        if (!dir) return aug_err_set(err, AUG_ENOMEM, "out of memory");
+        matches_nothing = backend_check_key(dir, NULL) != 0;
+        free(dir);
+    }
     char nsprefix[PATH_MAX];
     snprintf(nsprefix, sizeof(nsprefix), NS_MANIFESTS "%s/%s", bucket, prefix);
-    lister_t ls = {.b = b, .bucket = bucket, .opts = opts};
+    lister_t ls = {.b = b, .bucket = bucket, .opts = opts, .done = matches_nothing};
     ls.nsp_len = strlen(NS_MANIFESTS) + strlen(bucket) + 1;
     ls.max = opts->max_keys ? opts->max_keys : 1000;
     ls.res = calloc(1, sizeof(*ls.res));

@@ -26,19 +26,32 @@ static int looks_like_ipv4(const char *s)
     return digits > 0 && groups == 3;
 }
 
+/* Up to len-1 bytes of a refused name for a message, with every byte that is not printable
+ * ASCII shown as '?': a name holding a newline must not break the one-line error. */
+static const char *printable_name(const char *name, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++)
+        buf[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+    buf[i] = '\0';
+    return buf;
+}
+
 int backend_check_bucket_name(const char *bucket, aug_err_t *err)
 {
     size_t n = strlen(bucket);
+    char shown[81]; /* only the first two checks can see bytes outside [a-z0-9.-] */
     if (n < BACKEND_BUCKET_MIN || n > BACKEND_BUCKET_MAX)
         return aug_err_set(err, AUG_EINVAL,
-                           "invalid bucket name '%.80s': must be 3 to 63 characters long", bucket);
+                           "invalid bucket name '%s': must be 3 to 63 characters long",
+                           printable_name(bucket, shown, sizeof(shown)));
     for (size_t i = 0; i < n; i++) {
         char c = bucket[i];
         if (!is_lower_alnum(c) && c != '-' && c != '.')
             return aug_err_set(err, AUG_EINVAL,
                                "invalid bucket name '%s': only lower-case letters, digits, '.' "
                                "and '-' are allowed",
-                               bucket);
+                               printable_name(bucket, shown, sizeof(shown)));
     }
     if (!is_lower_alnum(bucket[0]) || !is_lower_alnum(bucket[n - 1]))
         return aug_err_set(err, AUG_EINVAL,
@@ -87,7 +100,8 @@ int backend_check_key(const char *key, aug_err_t *err)
         size_t l = utf8_char_len((const unsigned char *)key + i, n - i);
         if (l == 0)
             return aug_err_set(err, AUG_EINVAL, "invalid key: not valid UTF-8 at byte %zu", i);
-        if (l == 1 && (unsigned char)key[i] < 0x20)
+        /* DEL (0x7f) is a control character too: as unusable in a file name as 0x01-0x1f */
+        if (l == 1 && ((unsigned char)key[i] < 0x20 || key[i] == 0x7f))
             return aug_err_set(err, AUG_EINVAL,
                                "invalid key: control character at byte %zu", i);
         i += l;

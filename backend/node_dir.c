@@ -465,7 +465,9 @@ static int dir_list(node_t *n, const char *prefix, const char *after, node_name_
     memcpy(path + strlen(d->root) + 1, prefix, dlen);
     path[strlen(d->root) + 1 + dlen] = '\0';
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? (marker_present(d) ? 0 : AUG_EIO) : AUG_EIO;
+    /* ENOTDIR: the prefix runs through a leaf file ("a/\xff/"): no names, not a dead node */
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? (marker_present(d) ? 0 : AUG_EIO) : AUG_EIO;
     const char *partial = prefix + dlen;
     /* a name equal to the directory prefix itself ("x/") sorts before all below it */
     if (*partial == '\0' && dlen > 0 && faccessat(fd, LEAF_SLASH, F_OK, 0) == 0) emit(&c);

@@ -55,7 +55,8 @@ int backend_upload_create(backend_t *b, const char *bucket, const char *key,
 int backend_upload_get(backend_t *b, const char *bucket, const char *upload_id,
                        backend_manifest_t **out, aug_err_t *err)
 {
-    int rc = check_upload_id(upload_id, err);
+    int rc = backend_check_bucket_name(bucket, err);
+    if (rc == 0) rc = check_upload_id(upload_id, err);
     if (rc != 0) return rc;
     char record[PATH_MAX];
     upload_record(bucket, upload_id, record, sizeof(record));
@@ -132,7 +133,8 @@ int backend_upload_list_parts(backend_t *b, const char *bucket, const char *uplo
                               backend_part_list_t *out, aug_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    int rc = check_upload_id(upload_id, err);
+    int rc = backend_check_bucket_name(bucket, err);
+    if (rc == 0) rc = check_upload_id(upload_id, err);
     if (rc != 0) return rc;
     char prefix[PATH_MAX];
     snprintf(prefix, sizeof(prefix), NS_UPLOADS "%s/%s/", bucket, upload_id);

@@ -237,7 +237,10 @@ static int cmd_get(backend_t *b, int argc, char **argv)
             backend_manifest_free(m);
             return CMD_EXIT_FAIL;
         }
-        fchmod(fd, 0644 & ~0022);
+        /* mkstemp makes the file 0600; give it the mode a new file gets under the umask */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
     }
     int rc = backend_read(b, m, 0, m->size, write_fd, &fd, &err);
     backend_manifest_free(m);
@@ -335,7 +338,10 @@ int main(int argc, char **argv)
     int verbosity = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) conf = argv[++i];
+        if (strcmp(argv[i], "-c") == 0) {
+            if (i + 1 == argc) return usage_error("-c needs a configuration file%s", "");
+            conf = argv[++i];
+        }
         else if (strcmp(argv[i], "-v") == 0) verbosity++;
         else if (strcmp(argv[i], "-vv") == 0) verbosity += 2;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,7 +292,15 @@ static char *read_line(char *buf, int size, void *stream)
     load_ctx_t *c = stream;
     if (c->err->code != AUG_OK) return NULL;
     if (c->fp) {
-        if (!fgets(buf, size, c->fp)) return NULL;
+        if (!fgets(buf, size, c->fp)) {
+            /* a read error (a directory given as the file, say) must not pass for the end */
+            if (ferror(c->fp)) {
+                aug_err_set(c->err, AUG_ECONFIG, "%s: cannot read configuration: %s", c->name,
+                            strerror(errno));
+                c->err_line = c->line + 1;
+            }
+            return NULL;
+        }
         size_t n = strlen(buf);
         if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(c->fp)) {
             aug_err_set(c->err, AUG_ECONFIG,

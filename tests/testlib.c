@@ -3,6 +3,7 @@
 
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +183,57 @@ int test_run_all(void)
     unsigned failures = CU_get_number_of_failures();
     CU_cleanup_registry();
     return (failed || failures) ? 1 : 0;
+}
+
+/* ---- tree snapshots ------------------------------------------------------------------- */
+
+static char **snap_lines;
+static size_t snap_n, snap_cap, snap_root_len;
+
+static int snap_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (strlen(path) <= snap_root_len) return 0; /* the root itself */
+    if (snap_n == snap_cap) {
+        snap_cap = snap_cap ? snap_cap * 2 : 256;
+        snap_lines = realloc(snap_lines, snap_cap * sizeof(char *));
+        if (!snap_lines) abort();
+    }
+    char line[PATH_MAX + 64];
+    if (type == FTW_D || type == FTW_DP)
+        snprintf(line, sizeof(line), "d %s", path + snap_root_len + 1);
+    else
+        snprintf(line, sizeof(line), "f %s %lld", path + snap_root_len + 1,
+                 (long long)st->st_size);
+    if (!(snap_lines[snap_n++] = strdup(line))) abort();
+    return 0;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *test_tree_snapshot(const char *dir)
+{
+    snap_lines = NULL;
+    snap_n = snap_cap = 0;
+    snap_root_len = strlen(dir);
+    nftw(dir, snap_visit, 16, FTW_PHYS);
+    qsort(snap_lines, snap_n, sizeof(char *), snap_cmp);
+    size_t total = 1;
+    for (size_t i = 0; i < snap_n; i++) total += strlen(snap_lines[i]) + 1;
+    char *out = malloc(total), *p = out;
+    if (!out) abort();
+    for (size_t i = 0; i < snap_n; i++) {
+        size_t l = strlen(snap_lines[i]);
+        memcpy(p, snap_lines[i], l);
+        p[l] = '\n';
+        p += l + 1;
+        free(snap_lines[i]);
+    }
+    *p = '\0';
+    free(snap_lines);
+    snap_lines = NULL;
+    return out;
 }

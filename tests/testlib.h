@@ -64,6 +64,10 @@ int test_put(backend_t *b, const char *bucket, const char *key, uint64_t seed, u
 int test_get_check(backend_t *b, const char *bucket, const char *key, uint64_t seed,
                    uint64_t len, int *ok);
 
+/* Every file and directory below dir as sorted lines "d path" / "f path SIZE" (paths relative
+ * to dir), to compare a tree before and after an operation. Caller frees. */
+char *test_tree_snapshot(const char *dir);
+
 /* Run every registered suite; returns the process exit status (0 when all passed). */
 int test_run_all(void);
 
