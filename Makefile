@@ -140,10 +140,16 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libaugur.a $(LDLIBS)
 
+BENCH_PKGS := nginx redis-server
+
 bench: deps
+	@missing=""; for p in $(BENCH_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 	$(MAKE) all $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do echo "== $$b"; \
-		AUGUR_BENCH_DIR=$(CURDIR)/$(BUILD)/benchdir $$b || exit 1; done
+	bash tests/bench/run_bench.sh
 
 # ---- run, install, clean -------------------------------------------------------------------
 run: deps
