@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,8 +445,54 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request") */
+/* Derived signing keys, reused for the day they are valid: deriving one costs four HMACs,
+ * a large share of a small request. Direct-mapped, keyed by a hash of the secret (never the
+ * secret itself, nor its address: a rotated secret must not match an old entry). */
+#define V4_KEY_CACHE_SLOTS 64
+
+typedef struct v4_cached_key {
+    uint64_t secret_hash;
+    char date8[9];
+    char region[AUTH_REGION_MAX + 1];
+    uint8_t key[32];
+    bool valid;
+} v4_cached_key_t;
+
+static v4_cached_key_t v4_key_cache[V4_KEY_CACHE_SLOTS];
+static pthread_mutex_t v4_key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool v4_derive_key(const char *secret, const char *date8, const char *region,
+                          uint8_t out[32]);
+
 static bool v4_signing_key(const char *secret, const char *date8, const char *region,
                            uint8_t out[32])
+{
+    uint64_t h = aug_hash64(secret, strlen(secret), 0x7334);
+    size_t slot = (size_t)((h ^ aug_hash64(date8, strlen(date8), h) ^
+                            aug_hash64(region, strlen(region), 1)) %
+                           V4_KEY_CACHE_SLOTS);
+    if (strlen(date8) > 8 || strlen(region) > AUTH_REGION_MAX)
+        return v4_derive_key(secret, date8, region, out);
+    pthread_mutex_lock(&v4_key_cache_mu);
+    v4_cached_key_t *e = &v4_key_cache[slot];
+    bool hit = e->valid && e->secret_hash == h && strcmp(e->date8, date8) == 0 &&
+               strcmp(e->region, region) == 0;
+    if (hit) memcpy(out, e->key, 32);
+    pthread_mutex_unlock(&v4_key_cache_mu);
+    if (hit) return true;
+    if (!v4_derive_key(secret, date8, region, out)) return false;
+    pthread_mutex_lock(&v4_key_cache_mu);
+    e->secret_hash = h;
+    snprintf(e->date8, sizeof(e->date8), "%s", date8);
+    snprintf(e->region, sizeof(e->region), "%s", region);
+    memcpy(e->key, out, 32);
+    e->valid = true;
+    pthread_mutex_unlock(&v4_key_cache_mu);
+    return true;
+}
+
+static bool v4_derive_key(const char *secret, const char *date8, const char *region,
+                          uint8_t out[32])
 {
     char k0[4 + AUTH_SECRET_MAX + 1];
     size_t slen = strlen(secret);
