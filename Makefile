@@ -15,10 +15,10 @@ ASAN    := $(BUILD)/asan
 
 # Debian packages needed to build and test; installed by `make deps` only when missing.
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
-              libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev
+              libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3
 TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server
 
-PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis
+PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
@@ -34,7 +34,7 @@ LDLIBS  := $(PKG_LIBS) -pthread -lm
 
 # Library code: every .c in the component folders (each folder's own files; dependencies point
 # one way, cmd -> fuse, gateway -> cache -> predictor, backend -> common).
-LIB_DIRS := common backend cache gateway
+LIB_DIRS := common backend cache gateway fuse
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CMD_SRC  := $(filter-out cmd/augur.c cmd/augurd.c,$(wildcard cmd/*.c))
 

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  stat BUCKET/KEY                show a key's attributes and layout\n"
     "  rm BUCKET/KEY                  delete a key\n"
     "  heal [--verbose]               restore full redundancy of every object\n"
+    "  mount MOUNTPOINT [-o OPTS] [-f] mount the buckets as a filesystem\n"
+    "  umount MOUNTPOINT              flush staged writes and unmount\n"
     "  trace replay ...               replay a cache trace (augur trace replay --help)\n"
     "\n"
     "options:\n"
@@ -360,6 +362,8 @@ int main(int argc, char **argv)
     }
     aug_log_set_level(verbosity >= 2 ? AUG_LOG_DEBUG : verbosity ? AUG_LOG_INFO : AUG_LOG_ERROR);
     if (strcmp(argv[i], "trace") == 0) return cmd_trace_main(argc - i, argv + i);
+    if (strcmp(argv[i], "mount") == 0) return cmd_mount_main(argc - i, argv + i);
+    if (strcmp(argv[i], "umount") == 0) return cmd_umount_main(argc - i, argv + i);
     const verb_t *verb = NULL;
     for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
         if (strcmp(verbs[v].name, argv[i]) == 0) verb = &verbs[v];

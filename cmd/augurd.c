@@ -2,6 +2,7 @@
  * object on a schedule, repairs what is damaged and collects unreferenced data. The FUSE
  * mount joins this process as it lands. */
 #include "backend/backend.h"
+#include "cache/cache.h"
 #include "gateway/gateway.h"
 #include "cmd/cmd.h"
 #include "common/common.h"
@@ -116,9 +117,16 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not a signal */
-    gateway_t *gw = NULL;
-    if (cfg.gateway.listen[0] && gateway_start(&cfg, b, &gw, &err) != 0) {
+    cache_t *cache = NULL;
+    if (cache_open(&cfg, b, &cache, &err) != 0) {
         fprintf(stderr, "augurd: %s\n", err.msg);
+        backend_close(b);
+        return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
+    }
+    gateway_t *gw = NULL;
+    if (cfg.gateway.listen[0] && gateway_start(&cfg, cache, &gw, &err) != 0) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        cache_close(cache);
         backend_close(b);
         return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
     }
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
     }
     aug_log(AUG_LOG_INFO, "augurd stopping");
     gateway_stop(gw);
+    cache_close(cache);
     backend_close(b);
     return CMD_EXIT_OK;
 }

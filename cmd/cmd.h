@@ -12,4 +12,12 @@ enum {
 /* `augur trace ...`: argv[0] is "trace". Returns an exit status. */
 int cmd_trace_main(int argc, char **argv);
 
+/* `augur mount [MOUNTPOINT] [-c CONF] [-o OPTIONS] [-f] [--log FILE]`: argv[0] is "mount".
+ * Returns once the mount is ready (a child process serves it), or serves it in the foreground
+ * with -f. The configuration is -c, else $AUGUR_CONF, else /etc/augur/augur.conf. */
+int cmd_mount_main(int argc, char **argv);
+/* `augur umount [-l] MOUNTPOINT`: argv[0] is "umount". Unmounts, then waits until the
+ * mount's process has uploaded its staged writes and exited. */
+int cmd_umount_main(int argc, char **argv);
+
 #endif

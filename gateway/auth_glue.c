@@ -249,9 +249,12 @@ int gw_finish_body(gw_request_t *r)
             want = auth_chunked_trailer((auth_chunked_t *)r->chunked, r->checksum_name);
         char got[96];
         checksum_value(r, got, sizeof(got));
-        /* remember what was verified so GET and HEAD can return it */
+        /* compare first: want may point at r->checksum_want, which then keeps what was
+         * verified so GET and HEAD can return it (overwriting it first made every header
+         * checksum match) */
+        int match = want && strcmp(want, got) == 0;
         snprintf(r->checksum_want, sizeof(r->checksum_want), "%s", got);
-        if (!want || strcmp(want, got) != 0) {
+        if (!match) {
             char msg[160];
             snprintf(msg, sizeof(msg), "The %s you specified did not match the calculated "
                      "checksum.", r->checksum_name + strlen("x-amz-checksum-"));

@@ -6,14 +6,16 @@
 #define AUGUR_GATEWAY_H
 
 #include "backend/backend.h"
+#include "cache/cache.h"
 #include "common/common.h"
 
 typedef struct gateway gateway_t;
 
-/* Start serving cfg->gateway over b (which must outlive the gateway). Fails with
+/* Start serving cfg->gateway over cache c (which must outlive the gateway): objects are
+ * read and written through it, buckets and uploads go to its backend. Fails with
  * AUG_ECONFIG for a bad listen address or an unsafe or broken credentials file, AUG_EIO
  * if the address cannot be bound. Caller stops and frees with gateway_stop(). */
-int gateway_start(const aug_config_t *cfg, backend_t *b, gateway_t **out, aug_err_t *err);
+int gateway_start(const aug_config_t *cfg, cache_t *c, gateway_t **out, aug_err_t *err);
 /* The TCP port actually bound (useful with port 0). */
 int gateway_port(const gateway_t *gw);
 /* Stop accepting, finish or abort requests in flight, free everything. NULL is allowed. */

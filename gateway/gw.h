@@ -19,7 +19,8 @@ typedef struct gw_request gw_request_t;
 struct auth_creds;
 
 struct gateway {
-    backend_t *backend;
+    cache_t *cache;
+    backend_t *backend; /* the cache's, for buckets and uploads */
     struct MHD_Daemon *daemon;
     struct auth_creds *creds;
     aug_config_t cfg;
@@ -79,8 +80,9 @@ struct gw_request {
     EVP_MD_CTX *checksum_md;      /* running SHA-1 or SHA-256 of the body */
 
     /* operation state */
-    backend_writer_t *writer;
-    backend_reader_t *reader;
+    backend_writer_t *writer; /* a multipart part */
+    cache_writer_t *cwriter;  /* an object */
+    cache_reader_t *reader;
     backend_manifest_t *manifest;
     uint8_t *body;
     size_t body_len, body_cap;

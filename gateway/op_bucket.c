@@ -1,6 +1,7 @@
 /* op_bucket.c - requests that name a bucket but no key: create, delete, head, location,
  * ListObjects v1/v2, ListObjectVersions, ListMultipartUploads, DeleteObjects, and the
  * configuration sub-resources clients probe. */
+#include "auth.h"
 #include "gw.h"
 
 #include <stdio.h>
@@ -30,6 +31,9 @@ void op_list_buckets(gw_request_t *r)
     write_owner(x, "Owner");
     gw_xml_open(x, "Buckets");
     for (size_t i = 0; i < n; i++) {
+        /* a key limited to some buckets sees only those it may read (auth.h) */
+        if (r->auth && r->auth->key && !auth_creds_allows(r->auth->key, buckets[i].name, false))
+            continue;
         char when[40];
         gw_time_iso(buckets[i].created_ns, when, sizeof(when));
         gw_xml_open(x, "Bucket");
@@ -285,6 +289,14 @@ static void list_objects(gw_request_t *r, int kind)
     gw_respond_xml(r, 200, xml, len);
 }
 
+/* Uploads in the order the key-marker / upload-id-marker paging below assumes. */
+static int cmp_upload(const void *a, const void *b)
+{
+    const backend_upload_info_t *x = a, *y = b;
+    int c = strcmp(x->manifest->key, y->manifest->key);
+    return c ? c : strcmp(x->upload_id, y->upload_id);
+}
+
 static void list_uploads(gw_request_t *r)
 {
     backend_upload_info_t *ups;
@@ -294,6 +306,9 @@ static void list_uploads(gw_request_t *r)
         gw_respond_backend_error(r, &err);
         return;
     }
+    /* the backend does not promise an order among uploads of one key, and paging resumes
+     * after (key-marker, upload-id-marker): unsorted ids made later pages skip uploads */
+    if (n > 1) qsort(ups, n, sizeof(*ups), cmp_upload);
     const char *prefix = gw_param(r, "prefix");
     const char *key_marker = gw_param(r, "key-marker");
     const char *id_marker = gw_param(r, "upload-id-marker");
@@ -377,7 +392,7 @@ static void finish_delete_objects(gw_request_t *r)
     for (size_t i = 0; i < n; i++) {
         aug_err_t err;
         aug_err_clear(&err);
-        int rc = backend_delete(r->gw->backend, r->bucket, keys[i], &err);
+        int rc = cache_delete(r->gw->cache, r->bucket, keys[i], &err);
         if (rc == AUG_ENOENT && !strstr(err.msg, "bucket '")) rc = 0; /* already gone */
         if (rc == 0 && !quiet) {
             gw_xml_open(x, "Deleted");

@@ -54,6 +54,36 @@ static int part_target(gw_request_t *r)
     return 0;
 }
 
+/* The upload named by id, which must belong to the request's key: S3 answers NoSuchUpload
+ * for an upload id used with another key, and without this check a part or a completion
+ * sent to /bucket/other would land on the upload's own key. Returns 0 with *out (caller
+ * frees; out may be NULL) or -1 with NoSuchBucket or NoSuchUpload queued. */
+static int find_upload(gw_request_t *r, const char *id, backend_manifest_t **out)
+{
+    aug_err_t err;
+    aug_err_clear(&err);
+    backend_manifest_t *up = NULL;
+    int rc = id ? backend_upload_get(r->gw->backend, r->bucket, id, &up, &err) : AUG_ENOENT;
+    if (rc == 0 && strcmp(up->key, r->key) != 0) {
+        backend_manifest_free(up);
+        up = NULL;
+        rc = AUG_ENOENT;
+    }
+    if (rc == AUG_ENOENT) {
+        if (backend_bucket_stat(r->gw->backend, r->bucket, NULL, NULL) != 0)
+            gw_respond_error(r, "NoSuchBucket", NULL);
+        else gw_respond_error(r, "NoSuchUpload", NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        gw_respond_backend_error(r, &err);
+        return -1;
+    }
+    if (out) *out = up;
+    else backend_manifest_free(up);
+    return 0;
+}
+
 static int part_piece(gw_request_t *r, const uint8_t *data, size_t len)
 {
     aug_err_t err;
@@ -117,7 +147,7 @@ static void upload_part_copy(gw_request_t *r)
     aug_err_clear(&err);
     EVP_MD_CTX *md5 = EVP_MD_CTX_new();
     int rc = md5 && EVP_DigestInit_ex(md5, EVP_md5(), NULL) ? 0 : AUG_ENOMEM;
-    if (rc == 0) rc = backend_read(r->gw->backend, src, lo, len, md5_piece, md5, &err);
+    if (rc == 0) rc = cache_read(r->gw->cache, src, lo, len, md5_piece, md5, &err);
     char etag[BACKEND_ETAG_MAX + 1] = "";
     if (rc == 0) {
         unsigned char d[16];
@@ -143,7 +173,7 @@ static void upload_part_copy(gw_request_t *r)
 
 void op_upload_part(gw_request_t *r)
 {
-    if (part_target(r) != 0) return;
+    if (part_target(r) != 0 || find_upload(r, r->upload_id, NULL) != 0) return;
     if (gw_header(r, "x-amz-copy-source")) {
         upload_part_copy(r);
         return;
@@ -162,6 +192,7 @@ void op_upload_part(gw_request_t *r)
 
 void op_abort_upload(gw_request_t *r)
 {
+    if (find_upload(r, gw_param(r, "uploadId"), NULL) != 0) return;
     aug_err_t err;
     aug_err_clear(&err);
     if (backend_upload_abort(r->gw->backend, r->bucket, gw_param(r, "uploadId"), &err) != 0)
@@ -175,10 +206,7 @@ void op_list_parts(gw_request_t *r)
     aug_err_t err;
     aug_err_clear(&err);
     backend_manifest_t *up;
-    if (backend_upload_get(r->gw->backend, r->bucket, id, &up, &err) != 0) {
-        gw_respond_backend_error(r, &err);
-        return;
-    }
+    if (find_upload(r, id, &up) != 0) return;
     backend_part_list_t parts;
     if (backend_upload_list_parts(r->gw->backend, r->bucket, id, &parts, &err) != 0) {
         backend_manifest_free(up);
@@ -234,6 +262,7 @@ void op_list_parts(gw_request_t *r)
 static void finish_complete(gw_request_t *r)
 {
     const char *id = gw_param(r, "uploadId");
+    if (find_upload(r, id, NULL) != 0) return;
     s3xml_part_t *want;
     size_t count;
     const char *bad = s3xml_parse_complete(r->body, r->body_len, &want, &count);
@@ -242,6 +271,15 @@ static void finish_complete(gw_request_t *r)
         return;
     }
     int n = (int)count;
+    /* the order of the whole list is checked first, as S3 does, so a list in the wrong order
+     * is InvalidPartOrder even when a part in it is also too small */
+    for (int i = 1; i < n; i++) {
+        if (want[i].number <= want[i - 1].number) {
+            free(want);
+            gw_respond_error(r, "InvalidPartOrder", NULL);
+            return;
+        }
+    }
     aug_err_t err;
     aug_err_clear(&err);
     backend_part_list_t parts;
@@ -288,7 +326,7 @@ static void finish_complete(gw_request_t *r)
         char etag[BACKEND_ETAG_MAX + 1];
         aug_hex(d, 16, etag);
         snprintf(etag + 32, sizeof(etag) - 32, "-%d", n);
-        if (backend_upload_complete(r->gw->backend, r->bucket, id, pieces, (size_t)n, etag,
+        if (cache_upload_complete(r->gw->cache, r->bucket, id, pieces, (size_t)n, etag,
                                     sizes, &m, &err) != 0) {
             gw_respond_backend_error(r, &err);
             code = "";

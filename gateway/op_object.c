@@ -1,6 +1,7 @@
 /* op_object.c - requests that name a key: PutObject, GetObject, HeadObject, DeleteObject,
  * CopyObject, with conditional requests, ranges and response-* overrides. Multipart requests
  * are handed to op_multipart.c. */
+#include "auth.h"
 #include "gw.h"
 #include "op.h"
 
@@ -97,7 +98,7 @@ static int put_piece(gw_request_t *r, const uint8_t *data, size_t len)
 {
     aug_err_t err;
     aug_err_clear(&err);
-    if (backend_writer_write(r->writer, data, len, &err) != 0) {
+    if (cache_writer_write(r->cwriter, data, len, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return -1;
     }
@@ -123,11 +124,11 @@ static void finish_put(gw_request_t *r)
         return;
     }
     if (r->checksum_name[0])
-        backend_writer_set_meta(r->writer, r->checksum_name, r->checksum_want);
+        cache_writer_set_meta(r->cwriter, r->checksum_name, r->checksum_want);
     backend_manifest_t *m = NULL;
-    backend_writer_t *w = r->writer;
-    r->writer = NULL;
-    if (backend_writer_commit(w, &m, &err) != 0) {
+    cache_writer_t *w = r->cwriter;
+    r->cwriter = NULL;
+    if (cache_writer_commit(w, &m, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
     }
@@ -160,7 +161,7 @@ static void put_object(gw_request_t *r)
     if (op_attrs_from_headers(r, &attrs, &ml) != 0) return;
     aug_err_t err;
     aug_err_clear(&err);
-    int rc = backend_writer_open(r->gw->backend, r->bucket, r->key, &attrs, &r->writer, &err);
+    int rc = cache_writer_open(r->gw->cache, r->bucket, r->key, &attrs, &r->cwriter, &err);
     op_attrs_free(ml);
     if (rc != 0) {
         gw_respond_backend_error(r, &err);
@@ -228,7 +229,7 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos; /* the reader is sequential and libmicrohttpd asks in order */
     aug_err_t err;
     aug_err_clear(&err);
-    ssize_t n = backend_reader_read(r->reader, buf, max, &err);
+    ssize_t n = cache_reader_read(r->reader, buf, max, &err);
     if (n > 0) {
         r->bytes_out += (uint64_t)n;
         return n;
@@ -301,7 +302,9 @@ static int part_range(const backend_manifest_t *m, int part, uint64_t *lo, uint6
     return found ? 0 : -1;
 }
 
-static void op_add_object_headers(gw_request_t *r, struct MHD_Response *resp, const backend_manifest_t *m)
+/* whole: the answer carries the whole object (a stored checksum describes only that). */
+static void op_add_object_headers(gw_request_t *r, struct MHD_Response *resp,
+                                  const backend_manifest_t *m, int whole)
 {
     char buf[BACKEND_ETAG_MAX + 3], when[64];
     snprintf(buf, sizeof(buf), "\"%s\"", m->etag);
@@ -325,8 +328,9 @@ static void op_add_object_headers(gw_request_t *r, struct MHD_Response *resp, co
         int kept = strncmp(name, "x-amz-meta-", 11) == 0;
         for (size_t j = 0; !kept && j < N_KEPT; j++) kept = strcmp(name, kept_headers[j]) == 0;
         if (strncmp(name, "x-amz-checksum-", 15) == 0) {
+            /* not on a range or a part, as S3: SDKs validate the body they got against it */
             const char *mode = gw_header(r, "x-amz-checksum-mode");
-            kept = mode && strcasecmp(mode, "ENABLED") == 0;
+            kept = whole && mode && strcasecmp(mode, "ENABLED") == 0;
         }
         /* a response-* parameter replaces the stored header: leave the stored one out
          * (MHD_del_response_header() needs the exact value, so deleting it later fails and
@@ -357,7 +361,7 @@ static void get_object(gw_request_t *r, int head)
     aug_err_t err;
     aug_err_clear(&err);
     backend_manifest_t *m;
-    if (backend_head(r->gw->backend, r->bucket, r->key, &m, &err) != 0) {
+    if (cache_head(r->gw->cache, r->bucket, r->key, &m, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
     }
@@ -394,7 +398,7 @@ static void get_object(gw_request_t *r, int head)
             len = hi - lo + 1;
         }
     }
-    if (!head && backend_reader_open(r->gw->backend, m, lo, len, &r->reader, &err) != 0) {
+    if (!head && cache_reader_open(r->gw->cache, m, lo, len, &r->reader, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
     }
@@ -404,7 +408,7 @@ static void get_object(gw_request_t *r, int head)
         gw_respond_error(r, "InternalError", NULL);
         return;
     }
-    op_add_object_headers(r, resp, m);
+    op_add_object_headers(r, resp, m, lo == 0 && len == m->size);
     if (parts > 0) {
         char pc[16];
         snprintf(pc, sizeof(pc), "%d", parts);
@@ -425,7 +429,7 @@ static void delete_object(gw_request_t *r)
 {
     aug_err_t err;
     aug_err_clear(&err);
-    int rc = backend_delete(r->gw->backend, r->bucket, r->key, &err);
+    int rc = cache_delete(r->gw->cache, r->bucket, r->key, &err);
     if (rc == AUG_ENOENT && backend_bucket_stat(r->gw->backend, r->bucket, NULL, NULL) == 0)
         rc = 0; /* deleting a missing key succeeds, as on S3 */
     if (rc != 0) gw_respond_backend_error(r, &err);
@@ -475,9 +479,16 @@ int op_copy_source(gw_request_t *r, backend_manifest_t **src)
         return -1;
     }
     *slash = '\0';
+    /* the copy reads the source: the signer must be allowed to read its bucket, or a key
+     * limited to one bucket could copy any object into it */
+    if (!r->auth || !r->auth->key || !auth_creds_allows(r->auth->key, path, false)) {
+        free(copy);
+        gw_respond_error(r, "AccessDenied", NULL);
+        return -1;
+    }
     aug_err_t err;
     aug_err_clear(&err);
-    int rc = backend_head(r->gw->backend, path, slash + 1, src, &err);
+    int rc = cache_head(r->gw->cache, path, slash + 1, src, &err);
     free(copy);
     if (rc != 0) {
         gw_respond_backend_error(r, &err);
@@ -543,7 +554,7 @@ static void copy_object(gw_request_t *r)
     backend_manifest_t *m = NULL;
     aug_err_t err;
     aug_err_clear(&err);
-    int rc = backend_put_composed(r->gw->backend, r->bucket, r->key, &attrs, &piece, 1,
+    int rc = cache_put_composed(r->gw->cache, r->bucket, r->key, &attrs, &piece, 1,
                                   src->etag, &m, &err);
     op_attrs_free(ml);
     backend_manifest_free(src);
@@ -561,7 +572,7 @@ static void object_acl(gw_request_t *r)
 {
     backend_manifest_t *m;
     aug_err_t err;
-    if (backend_head(r->gw->backend, r->bucket, r->key, &m, &err) != 0) {
+    if (cache_head(r->gw->cache, r->bucket, r->key, &m, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
     }

@@ -37,7 +37,18 @@ gw_xml_t *gw_xml_begin(const char *root)
 
 void gw_xml_open(gw_xml_t *x, const char *name)
 {
-    if (x && !x->failed && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0) x->failed = 1;
+    if (!x || x->failed) return;
+    if (xmlTextWriterStartElement(x->w, BAD_CAST name) < 0) {
+        x->failed = 1;
+        return;
+    }
+    /* An ACL Grantee carries its type as S3 writes it: s3cmd (setacl, info) fails with a
+     * KeyError without xsi:type. The only grantee augur reports is the owner. */
+    if (strcmp(name, "Grantee") == 0 &&
+        (xmlTextWriterWriteAttribute(x->w, BAD_CAST "xmlns:xsi",
+                                     BAD_CAST "http://www.w3.org/2001/XMLSchema-instance") < 0 ||
+         xmlTextWriterWriteAttribute(x->w, BAD_CAST "xsi:type", BAD_CAST "CanonicalUser") < 0))
+        x->failed = 1;
 }
 
 void gw_xml_close(gw_xml_t *x)
@@ -115,6 +126,17 @@ int gw_parse_http_time(const char *s, int64_t *ns)
         "%Y-%m-%dT%H:%M:%SZ",        /* ISO 8601, which some clients send */
         "%Y-%m-%dT%H:%M:%S.000Z",
     };
+    /* libs3 writes its If-(Un)Modified-Since dates with "UTC" where HTTP says "GMT", and some
+     * clients write "+0000": read both as GMT rather than ignore the condition */
+    char buf[64];
+    size_t n = strlen(s);
+    if (n < sizeof(buf) && n > 4 && strcmp(s + n - 4, " UTC") == 0) {
+        snprintf(buf, sizeof(buf), "%.*s GMT", (int)(n - 4), s);
+        s = buf;
+    } else if (n < sizeof(buf) && n > 6 && strcmp(s + n - 6, " +0000") == 0) {
+        snprintf(buf, sizeof(buf), "%.*s GMT", (int)(n - 6), s);
+        s = buf;
+    }
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
         struct tm tm;
         memset(&tm, 0, sizeof(tm));

@@ -125,9 +125,11 @@ void gw_respond_backend_error(gw_request_t *r, const aug_err_t *err)
     const char *code;
     switch (err->code) {
     case AUG_ENOENT:
-        code = strstr(err->msg, "bucket") && !strstr(err->msg, "/") ? "NoSuchBucket"
-               : strstr(err->msg, "upload")                         ? "NoSuchUpload"
-                                                                    : "NoSuchKey";
+        /* by the backend's message prefixes only: "BUCKET/KEY not found" quotes user names,
+         * and a key or bucket with "upload" in its name must still be NoSuchKey */
+        code = strncmp(err->msg, "bucket '", 8) == 0 ? "NoSuchBucket"
+               : strncmp(err->msg, "no such upload", 14) == 0 ? "NoSuchUpload"
+                                                              : "NoSuchKey";
         break;
     case AUG_EEXIST: code = "BucketAlreadyOwnedByYou"; break;
     case AUG_ENOTEMPTY: code = "BucketNotEmpty"; break;
@@ -233,6 +235,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r) return MHD_NO;
         *con_cls = r;
     }
+    /* r->started: 0 before the first call, 1 once the headers were seen, 2 once dispatched */
     if (!r->started) {
         r->started = 1;
         r->conn = conn;
@@ -242,8 +245,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->declared_len = strtoull(cl, NULL, 10);
             r->has_declared_len = 1;
         }
+        /* A request without a body is answered on the next call, when libmicrohttpd knows
+         * the request is complete: a response queued on this first call counts as "early"
+         * and makes it close the connection, so every GET would cost a new connection. A
+         * request with a body is dispatched now, so that a refusal goes out before the body
+         * (and before 100 Continue). */
+        if (!(cl && r->declared_len > 0) && !gw_header(r, "Transfer-Encoding")) return MHD_YES;
+        r->started = 2;
         if (parse_target(r) == 0) dispatch(r);
         return MHD_YES;
+    }
+    if (r->started == 1) {
+        r->started = 2;
+        if (parse_target(r) == 0) dispatch(r);
+        /* no body follows: fall through to its end */
     }
     if (*upload_data_size > 0) {
         r->in_body = 1;
@@ -286,7 +301,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                    r->access_key[0] ? r->access_key : "-", why);
     /* a client gone mid-upload: nothing becomes visible, nothing is left behind */
     backend_writer_abort(r->writer);
-    backend_reader_close(r->reader);
+    cache_writer_abort(r->cwriter);
+    cache_reader_close(r->reader);
     backend_manifest_free(r->manifest);
     if (r->pending) MHD_destroy_response(r->pending);
     gw_request_free_auth(r);
@@ -362,14 +378,15 @@ static void load_public_buckets(gateway_t *gw)
         snprintf(gw->public_read[gw->n_public++], sizeof(gw->public_read[0]), "%s", t);
 }
 
-int gateway_start(const aug_config_t *cfg, backend_t *b, gateway_t **out, aug_err_t *err)
+int gateway_start(const aug_config_t *cfg, cache_t *c, gateway_t **out, aug_err_t *err)
 {
     struct sockaddr_storage addr;
     int rc = parse_listen(cfg->gateway.listen, &addr, err);
     if (rc != 0) return rc;
     gateway_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return aug_err_set(err, AUG_ENOMEM, "out of memory");
-    gw->backend = b;
+    gw->cache = c;
+    gw->backend = cache_backend(c);
     gw->cfg = *cfg;
     load_public_buckets(gw);
     rc = gw_auth_load(gw, err);
