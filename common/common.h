@@ -125,6 +125,13 @@ typedef struct aug_config {
         char url[512]; /* redis://[:password@]host[:port][/db] or unix:///path; "" = none */
         char password_file[PATH_MAX]; /* file holding the password (readable by us only) */
     } redis;
+    struct {
+        char mountpoint[PATH_MAX];  /* where augurd mounts the buckets; "" = no mount */
+        int allow_other;            /* 1: users other than the mounting one may use it */
+        uint64_t attr_timeout_ms;   /* how long the kernel trusts attributes it was given */
+        uint64_t entry_timeout_ms;  /* how long the kernel trusts a name lookup */
+        char staging_dir[PATH_MAX]; /* files being written; "" = STATE_DIR/fuse-staging */
+    } fuse;
 } aug_config_t;
 
 /* Eviction policies a tier can be configured with; cache/policy.c implements each. */

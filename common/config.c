@@ -17,7 +17,8 @@ typedef enum {
     KEY_STRING,
     KEY_LOG_LEVEL,
     KEY_NODES,
-    KEY_POLICY
+    KEY_POLICY,
+    KEY_BOOL
 } key_type_t;
 
 /* One known key: where it lives in aug_config_t and what values it takes. */
@@ -75,6 +76,11 @@ static const config_key_t config_keys[] = {
     {"cache", "readahead_max", KEY_SIZE, FIELD(cache.readahead_max), 0, 0},
     {"redis", "url", KEY_STRING, FIELD(redis.url), 0, 512},
     {"redis", "password_file", KEY_PATH, FIELD(redis.password_file), 0, 0},
+    {"fuse", "mountpoint", KEY_PATH, FIELD(fuse.mountpoint), 0, 0},
+    {"fuse", "allow_other", KEY_BOOL, FIELD(fuse.allow_other), 0, 0},
+    {"fuse", "attr_timeout", KEY_DURATION, FIELD(fuse.attr_timeout_ms), 0, 0},
+    {"fuse", "entry_timeout", KEY_DURATION, FIELD(fuse.entry_timeout_ms), 0, 0},
+    {"fuse", "staging_dir", KEY_PATH, FIELD(fuse.staging_dir), 0, 0},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -132,6 +138,8 @@ void aug_config_defaults(aug_config_t *cfg)
     cfg->cache.prefetch_inflight = 64 << 20;
     cfg->cache.prefetch_rate = 0;
     cfg->cache.readahead_max = 32 << 20;
+    cfg->fuse.attr_timeout_ms = 1000;
+    cfg->fuse.entry_timeout_ms = 1000;
 }
 
 static char *trim(char *s)
@@ -248,6 +256,18 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
         return 0;
     case KEY_NODES:
         return parse_nodes(c, value);
+    case KEY_BOOL:
+        if (strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0 ||
+            strcasecmp(value, "on") == 0 || strcmp(value, "1") == 0)
+            *(int *)field = 1;
+        else if (strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 ||
+                 strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0)
+            *(int *)field = 0;
+        else
+            return aug_err_set(c->err, AUG_ECONFIG,
+                               "%s:%d: %s must be true or false, not '%s'", c->name, c->line,
+                               k->name, value);
+        return 0;
     }
     return AUG_EINVAL;
 }

@@ -1,0 +1,220 @@
+/* internal.h - (private to fuse/) the mount's state: paths, open files, their staging. */
+#ifndef AUGUR_FUSE_INTERNAL_H
+#define AUGUR_FUSE_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse.h> /* libfuse3's high-level API (pkg-config fuse3 puts its folder on the path) */
+
+#include "fuse/augur_fuse.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+/* Staged files are filled from their version in blocks of this size: a small write into a
+ * big file fetches one block of the old bytes, not the whole file. */
+#define STAGE_BLOCK (1u << 20)
+/* Open files are found by name in a table of this many chains. */
+#define NODE_SLOTS 1024
+/* Reads of one open file keep this many positioned cache readers, so that the kernel's
+ * readahead requests arriving slightly out of order still continue a sequential reader. */
+#define HANDLE_READERS 4
+/* A staged file whose upload failed is retried this often (milliseconds). */
+#define RETRY_INTERVAL_MS 2000
+/* Objects written over S3 carry no POSIX attributes: they show with these. */
+#define DEFAULT_FILE_MODE 0644
+#define DEFAULT_DIR_MODE 0755
+/* S3 allows 2 KiB of user metadata per object; xattrs map onto it. */
+#define XATTR_TOTAL_MAX 2048
+
+/* ---- paths (paths.c) ----------------------------------------------------------------------- */
+
+typedef enum { FP_ROOT, FP_BUCKET, FP_KEY } fpath_kind_t;
+
+/* A mount path split into bucket and key. */
+typedef struct fpath {
+    fpath_kind_t kind;
+    char bucket[BACKEND_BUCKET_MAX + 1];
+    char key[BACKEND_KEY_MAX + 2]; /* room for a directory marker's '/' */
+} fpath_t;
+
+/* Split path ("/", "/BUCKET" or "/BUCKET/KEY..."). Returns 0, -ENAMETOOLONG (a component
+ * over 255 bytes, a key over 1024), or -EINVAL (a name that cannot be a bucket or a key:
+ * lookups turn that into ENOENT, creations report it). */
+int fpath_parse(const char *path, fpath_t *out);
+/* Key of the directory marker of p ("KEY/") into out (BACKEND_KEY_MAX + 2 bytes); returns 0
+ * or -ENAMETOOLONG. */
+int fpath_marker(const fpath_t *p, char *out);
+/* errno (negative) for an AUG_E* code. */
+int augfs_errno(int aug_code);
+
+/* ---- attributes ---------------------------------------------------------------------------- */
+
+/* The POSIX and S3 attributes a version is written with. */
+typedef struct fattrs {
+    uint32_t mode; /* with the file type bits */
+    uint32_t uid, gid;
+    int64_t mtime_ns;
+    char *content_type;
+    backend_kv_t *meta;
+    size_t n_meta;
+} fattrs_t;
+
+/* Attributes as the mount shows them: defaults for objects written without POSIX
+ * attributes. is_dir says what a manifest without a type is (a marker or a file). Returns 0
+ * or -ENOMEM; free with fattrs_free(). */
+int fattrs_from_manifest(const augfs_t *fs, const backend_manifest_t *m, int is_dir,
+                         fattrs_t *out);
+int fattrs_copy(const fattrs_t *src, fattrs_t *dst);
+void fattrs_free(fattrs_t *a);
+/* Put attributes for writing a (borrowed: valid while a is). */
+void fattrs_to_put(const fattrs_t *a, backend_put_attrs_t *out);
+/* Drop metadata that describes the old bytes (part sizes of a multipart upload). */
+void fattrs_drop_data_meta(fattrs_t *a);
+/* Fill st from a and size. */
+void fattrs_stat(const augfs_t *fs, const fattrs_t *a, uint64_t size, int64_t ctime_ns,
+                 struct stat *st);
+
+/* ---- open files (node.c) ------------------------------------------------------------------- */
+
+/* One open key, shared by every handle open on it, so that all see the same staged bytes.
+ * Lock order: node->mu before fs->nodes_mu. node->mu serialises everything done to one open
+ * file, including its upload: it is held across cache calls, which never call back here. */
+typedef struct fnode {
+    struct fnode *next;                  /* chain in fs->slots (nodes_mu) */
+    char bucket[BACKEND_BUCKET_MAX + 1]; /* changed by rename with mu and nodes_mu held */
+    char *key;
+    int refs;     /* handles, plus one while an upload is pending (nodes_mu) */
+    int in_table; /* nodes_mu */
+
+    pthread_mutex_t mu;
+    backend_manifest_t *base; /* the version the content started from */
+    fattrs_t a;               /* current attributes (authoritative once changed) */
+    int64_t ctime_ns;
+    int staged;               /* content is size + staged blocks + base below base_limit */
+    int stage_fd;             /* -1 until the first byte is written */
+    char *stage_path;
+    uint64_t size;            /* while staged */
+    uint64_t base_limit;      /* bytes of base still part of the content (<= size) */
+    uint8_t *valid;           /* bitmap: STAGE_BLOCK blocks whose bytes are in the stage */
+    size_t valid_bytes;
+    int dirty_data, dirty_attrs; /* not uploaded yet */
+    int unlinked;             /* removed or replaced: never uploaded again */
+    int pending;              /* an upload failed after the last close: retried */
+    int writers;              /* open handles that may write */
+} fnode_t;
+
+/* An open file descriptor's state. */
+typedef struct fhandle {
+    struct fhandle *next, *prev; /* fs->handles (nodes_mu), to release them all at the end */
+    fnode_t *node;
+    int flags;
+    int writable;
+    pthread_mutex_t mu; /* readers */
+    backend_manifest_t *pinned; /* the version this open reads while nothing is staged */
+    struct {
+        cache_reader_t *r;
+        uint64_t pos;
+        uint64_t used;
+    } readers[HANDLE_READERS];
+    uint64_t tick;
+} fhandle_t;
+
+/* The node open on bucket/key with a reference, or NULL. */
+fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key);
+/* The node for bucket/key with a reference, made from m if there is none. Returns 0 or
+ * -ENOMEM. */
+int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_manifest_t *m,
+              fnode_t **out);
+/* Drop a reference; the last one frees the node and its staged file. */
+void fnode_put(augfs_t *fs, fnode_t *n);
+/* Take n out of the table (its key was removed or replaced): it is never uploaded again.
+ * Called without n->mu. */
+void fnode_unlink(augfs_t *fs, fnode_t *n);
+/* Move n to bucket/key in the table. Called with n->mu held. */
+int fnode_rename(augfs_t *fs, fnode_t *n, const char *bucket, const char *key);
+/* With n->mu held: start over from version m (nothing staged or dirty). */
+int fnode_reset(augfs_t *fs, fnode_t *n, const backend_manifest_t *m);
+/* With n->mu held: bytes [off, off+len) into buf; returns the count or -errno. */
+ssize_t fnode_read(augfs_t *fs, fnode_t *n, char *buf, size_t len, uint64_t off);
+/* With n->mu held: write len bytes at off; returns len or -errno. */
+ssize_t fnode_write(augfs_t *fs, fnode_t *n, const char *buf, size_t len, uint64_t off);
+/* With n->mu held: set the size. Returns 0 or -errno. */
+int fnode_truncate(augfs_t *fs, fnode_t *n, uint64_t size);
+/* With n->mu held: upload changes as a new version. Returns 0 or -errno (still dirty). */
+int fnode_flush(augfs_t *fs, fnode_t *n);
+/* With n->mu held: the node's attributes. */
+void fnode_stat(augfs_t *fs, fnode_t *n, struct stat *st);
+/* With n->mu held: the current size. */
+uint64_t fnode_size(const fnode_t *n);
+/* Node references for every node under bucket/prefix (all nodes when bucket is NULL) into a
+ * malloc'd array; release each with fnode_put(). Returns the count, or -ENOMEM. */
+ssize_t fnode_collect(augfs_t *fs, const char *bucket, const char *prefix, fnode_t ***out);
+/* Mark n pending (an upload failed with no handle left): it is retried in the background.
+ * Called with n->mu held. */
+void fnode_set_pending(augfs_t *fs, fnode_t *n);
+/* One retry pass over pending nodes. */
+void fnode_retry_pending(augfs_t *fs);
+
+/* ---- the mount (mount.c) ------------------------------------------------------------------- */
+
+struct augfs {
+    cache_t *c;
+    backend_t *b;
+    char mountpoint[PATH_MAX];
+    char stage_dir[PATH_MAX];
+    uint32_t uid, gid; /* owner shown for objects without POSIX attributes */
+    int64_t start_ns;  /* mtime of the root and of implied directories */
+    int k, m;          /* erasure coding, for statfs */
+    struct fuse *fuse;
+    int mounted;
+
+    pthread_t loop_thread, retry_thread;
+    int loop_started, retry_started;
+    pthread_mutex_t state_mu;
+    pthread_cond_t state_cv;
+    int loop_done, stopping;
+    void (*on_end)(void *);
+    void *on_end_arg;
+
+    pthread_mutex_t nodes_mu;
+    fnode_t *slots[NODE_SLOTS];
+    fhandle_t *handles;
+    _Atomic uint64_t stage_seq;
+};
+
+/* The operations (ops.c, ops_dir.c). */
+extern const struct fuse_operations augfs_ops;
+/* The mount of the calling request. */
+augfs_t *augfs_current(void);
+/* Release the handles of files still open when the mount stops. */
+void augfs_release_all(augfs_t *fs);
+
+/* ---- helpers shared by the operations (ops.c) ------------------------------------------------ */
+
+/* The directory operations (ops_dir.c), gathered into augfs_ops by ops.c. */
+int augfs_opendir(const char *path, struct fuse_file_info *fi);
+int augfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                  struct fuse_file_info *fi, enum fuse_readdir_flags flags);
+int augfs_releasedir(const char *path, struct fuse_file_info *fi);
+int augfs_mkdir(const char *path, mode_t mode);
+int augfs_rmdir(const char *path);
+int augfs_unlink(const char *path);
+int augfs_rename(const char *from, const char *to, unsigned int flags);
+int augfs_symlink(const char *target, const char *path);
+int augfs_readlink(const char *path, char *buf, size_t size);
+int augfs_statfs(const char *path, struct statvfs *st);
+/* Attributes of a directory without a marker (the root, a bucket, an implied directory). */
+void dir_stat(const augfs_t *fs, int64_t mtime_ns, struct stat *st);
+
+/* What a key path is: a file (m set), a directory with a marker (m set, is_dir) or without
+ * one (m NULL, is_dir), or nothing (-ENOENT). Caller frees *m. */
+int lookup_key(augfs_t *fs, const fpath_t *p, backend_manifest_t **m, int *is_dir);
+/* Write an object of len bytes from data with attributes a. */
+int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
+              const void *data, size_t len, backend_manifest_t **out);
+/* After a key under p's parent went away: keep the parent directory with a marker if it has
+ * nothing else left, as a local filesystem keeps an emptied directory. */
+void keep_parent(augfs_t *fs, const fpath_t *p);
+
+#endif
