@@ -16,7 +16,8 @@ ASAN    := $(BUILD)/asan
 # Debian packages needed to build and test; installed by `make deps` only when missing.
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
               libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3
-TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server
+TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server python3-pytest python3-boto3 \
+              python3-requests awscli s3cmd libs3-2 nodejs npm fuse3 attr
 
 PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -50,7 +51,7 @@ LIB_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(LIB_SRC))
 CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
 CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
-.PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz \
+.PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz e2e-tests \
         fuzz-short
 .DEFAULT_GOAL := all
 
@@ -130,9 +131,15 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	$(MAKE) fuzz-short FUZZ_SECONDS=900
 
+# End to end: real augurd processes, real Redis, real S3 clients.
+e2e-tests: $(ASAN)/augurd
+	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+		bash tests/cache/run_e2e.sh
+
 test: deps-test
 	$(MAKE) unit-tests
 	$(MAKE) check-cli
+	$(MAKE) e2e-tests
 	$(MAKE) fuzz-short
 
 # ---- benchmarks ----------------------------------------------------------------------------
