@@ -240,6 +240,37 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* Bodies up to this size are read whole and sent from one buffer (headers and body in one
+ * send); larger ones stream through a reader. */
+#define SMALL_BODY_MAX (64u << 10)
+/* libmicrohttpd's buffer for streamed bodies. */
+#define STREAM_BLOCK (256u << 10)
+
+static struct MHD_Response *response_streamed(gw_request_t *r, uint64_t len)
+{
+    /* a buffer no larger than the body: MHD allocates (and zeroes) it per response */
+    size_t block = len < STREAM_BLOCK ? (size_t)(len ? len : 1) : STREAM_BLOCK;
+    return MHD_create_response_from_callback(len, block, read_body, r, NULL);
+}
+
+static struct MHD_Response *response_buffered(gw_request_t *r, uint64_t len, aug_err_t *err)
+{
+    char *buf = malloc(len ? len : 1);
+    if (!buf) return NULL;
+    uint64_t got = 0;
+    while (got < len) {
+        ssize_t n = cache_reader_read(r->reader, buf + got, (size_t)(len - got), err);
+        if (n <= 0) {
+            free(buf);
+            if (n == 0) aug_err_set(err, AUG_ECORRUPT, "object shorter than its manifest");
+            return NULL;
+        }
+        got += (uint64_t)n;
+    }
+    r->bytes_out += len;
+    return MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+}
+
 /* Parse a Range header against size. Returns 1 with [*lo, *hi] for a satisfiable single
  * range, 0 to ignore it (absent or not a single byte range), -1 if unsatisfiable. */
 static int parse_range(const char *h, uint64_t size, uint64_t *lo, uint64_t *hi)
@@ -402,8 +433,13 @@ static void get_object(gw_request_t *r, int head)
         gw_respond_backend_error(r, &err);
         return;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(len, 256 << 10, read_body, r, NULL);
+    struct MHD_Response *resp = head || len > SMALL_BODY_MAX
+                                    ? response_streamed(r, len)
+                                    : response_buffered(r, len, &err);
+    if (!resp && err.code != AUG_OK) {
+        gw_respond_backend_error(r, &err);
+        return;
+    }
     if (!resp) {
         gw_respond_error(r, "InternalError", NULL);
         return;
