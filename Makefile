@@ -17,7 +17,7 @@ ASAN    := $(BUILD)/asan
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
               libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3
 TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server python3-pytest python3-boto3 \
-              python3-requests awscli s3cmd libs3-2 nodejs npm fuse3 attr
+              python3-requests awscli s3cmd libs3-2 fuse3 attr
 
 PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -52,6 +52,7 @@ CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
 CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
 .PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz e2e-tests \
+        deps-node \
         fuzz-short
 .DEFAULT_GOAL := all
 
@@ -132,9 +133,21 @@ fuzz:
 	$(MAKE) fuzz-short FUZZ_SECONDS=900
 
 # End to end: real augurd processes, real Redis, real S3 clients.
-e2e-tests: $(ASAN)/augurd
+e2e-tests: $(ASAN)/augurd deps-node
 	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
 		bash tests/cache/run_e2e.sh
+	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+		bash tests/gateway/run_e2e.sh
+
+# Node.js for the AWS SDK for JavaScript v3 test: Debian's packages only when none is there
+# (a NodeSource nodejs already brings npm), then the pinned SDK from the npm registry.
+deps-node:
+	@command -v node >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs; }
+	@command -v npm >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+	@test -d tests/gateway/e2e/js/node_modules/@aws-sdk/client-s3 || \
+		npm ci --prefix tests/gateway/e2e/js --no-audit --no-fund
 
 test: deps-test
 	$(MAKE) unit-tests

@@ -228,7 +228,7 @@ int backend_upload_complete(backend_t *b, const char *bucket, const char *upload
         backend_manifest_free(up);
         return aug_err_set(err, AUG_ENOMEM, "out of memory");
     }
-    memcpy(meta, up->meta, up->n_meta * sizeof(*meta));
+    if (up->n_meta) memcpy(meta, up->meta, up->n_meta * sizeof(*meta));
     size_t n_meta = up->n_meta;
     if (part_sizes) meta[n_meta++] = (backend_kv_t){.name = "augur-parts", .value = (char *)part_sizes};
     backend_put_attrs_t attrs = {.content_type = up->content_type, .mode = up->mode,

@@ -162,6 +162,18 @@ static bool put_resource(auth_buf_t *b, const auth_request_t *req, const auth_pa
     return true;
 }
 
+/* Longest "/bucket" path (a bucket name is at most 63 bytes) plus the slash. */
+#define AUTH_PATH_WITH_SLASH_MAX 80
+
+/* A path-style request naming only a bucket: "/bucket" without a trailing slash. */
+static bool bucket_only_path(const auth_request_t *req)
+{
+    if (req->host_bucket && *req->host_bucket) return false;
+    const char *p = req->path;
+    if (!p || p[0] != '/' || !p[1] || strchr(p + 1, '/')) return false;
+    return strlen(p) + 2 <= AUTH_PATH_WITH_SLASH_MAX;
+}
+
 /* StringToSign = Verb \n Content-MD5 \n Content-Type \n Date \n AmzHeaders Resource */
 static bool string_to_sign(auth_buf_t *b, const auth_request_t *req, const char *date_line,
                            bool skip_amz_date, const auth_param_t *ps, size_t n)
@@ -285,6 +297,20 @@ int auth_verify_v2(const auth_creds_t *creds, const auth_request_t *req, const c
          * the x-amz-* headers: accept that spelling too (same time, same request). */
         auth_buf_t alt = {0};
         if (!string_to_sign(&alt, req, xdate, true, ps, n))
+            rc = AUG_ENOMEM;
+        else
+            rc = v2_compare(auth_key_secret(key), &alt, sig, sig_len);
+        auth_buf_free(&alt);
+    }
+    if (rc == 0 && bucket_only_path(req)) {
+        /* botocore sends a path-style bucket request to "/bucket" but signs "/bucket/":
+         * the same resource, so accept that spelling too */
+        char path[AUTH_PATH_WITH_SLASH_MAX];
+        snprintf(path, sizeof(path), "%s/", req->path);
+        auth_request_t slashed = *req;
+        slashed.path = path;
+        auth_buf_t alt = {0};
+        if (!string_to_sign(&alt, &slashed, date_line, false, ps, n))
             rc = AUG_ENOMEM;
         else
             rc = v2_compare(auth_key_secret(key), &alt, sig, sig_len);
