@@ -34,4 +34,7 @@ fi
 section "gateway: S3 GET/PUT against nginx serving the same bytes"
 bash "$root/tests/bench/bench_gateway.sh" || status=1
 
+section "gateway: memory while a 5 GiB object streams through"
+bash "$root/tests/bench/bench_gateway_memory.sh" || status=1
+
 exit $status
