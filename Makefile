@@ -126,6 +126,7 @@ $(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_SRC) $(wildcard gat
 fuzz-short: $(BUILD)/fuzz/fuzz_request
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=$(BUILD)/fuzz/ \
 		-print_final_stats=1 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 FUZZ_SECONDS ?= 30

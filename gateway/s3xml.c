@@ -283,15 +283,11 @@ const char *s3xml_parse_delete(const uint8_t *body, size_t len, int *quiet, char
             xmlFree(t);
         } else if (xmlStrcmp(c->name, BAD_CAST "Object") == 0) {
             xmlChar *key = find_text(c->children, "Key");
-            char **nl = n < GW_MAX_KEYS ? realloc(list, (n + 1) * sizeof(*nl)) : NULL;
-            if (!key || !nl) code = "MalformedXML";
-            else {
-                list = nl;
-                list[n] = strdup((const char *)key);
-                if (!list[n]) code = "InternalError";
-                else n++;
-            }
-            if (!nl && n >= GW_MAX_KEYS) code = "MalformedXML";
+            char **nl = key && n < GW_MAX_KEYS ? realloc(list, (n + 1) * sizeof(*nl)) : NULL;
+            if (nl) list = nl;
+            if (!key || n >= GW_MAX_KEYS) code = "MalformedXML";
+            else if (!nl || !(list[n] = strdup((const char *)key))) code = "InternalError";
+            else n++;
             xmlFree(key);
         }
     }
