@@ -17,11 +17,31 @@
 #define DEFAULT_CONF "/etc/augur/augur.conf"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP) reload_requested = 1;
+    else stop_requested = 1;
+}
+
+/* SIGHUP: read the configuration again and apply what can change without a restart (log
+ * level, cache tier sizes and policies, prefetch budgets). A broken file changes nothing. */
+static void reload(const char *path, cache_t *cache)
+{
+    aug_config_t cfg;
+    aug_err_t err;
+    aug_config_defaults(&cfg);
+    if (aug_config_load(&cfg, path, &err) != 0) {
+        aug_error("reload refused, keeping the running configuration: %s", err.msg);
+        return;
+    }
+    aug_log_set_level(cfg.general.log_level);
+    if (cache_reconfigure(cache, &cfg, &err) != 0) {
+        aug_error("reload: %s", err.msg);
+        return;
+    }
+    aug_warn("configuration %s reloaded", path);
 }
 
 static void log_repair(void *arg, const char *line)
@@ -116,6 +136,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not a signal */
     cache_t *cache = NULL;
     if (cache_open(&cfg, b, &cache, &err) != 0) {
@@ -139,6 +160,10 @@ int main(int argc, char **argv)
     int64_t last_scrub = aug_mono_ns(), last_expiry = 0;
     const int64_t hour_ns = 3600LL * 1000000000LL;
     while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            reload(cfg.path, cache);
+        }
         int64_t now = aug_mono_ns();
         if (gw && (last_expiry == 0 || now - last_expiry >= hour_ns)) {
             expire_uploads(b, cfg.gateway.multipart_expiry_ms);
