@@ -52,6 +52,7 @@ CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
 CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
 .PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz e2e-tests \
+        check-fuse \
         deps-node \
         fuzz-short
 .DEFAULT_GOAL := all
@@ -150,9 +151,15 @@ deps-node:
 	@test -d tests/gateway/e2e/js/node_modules/@aws-sdk/client-s3 || \
 		npm ci --prefix tests/gateway/e2e/js --no-audit --no-fund
 
+check-fuse: $(ASAN)/augur
+	AUGUR_BIN=$(CURDIR)/$(ASAN)/augur AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bash tests/fuse/run_fuse_tests.sh
+
 test: deps-test
 	$(MAKE) unit-tests
 	$(MAKE) check-cli
+	$(MAKE) check-fuse
 	$(MAKE) e2e-tests
 	$(MAKE) fuzz-short
 

@@ -362,7 +362,10 @@ int main(int argc, char **argv)
     }
     aug_log_set_level(verbosity >= 2 ? AUG_LOG_DEBUG : verbosity ? AUG_LOG_INFO : AUG_LOG_ERROR);
     if (strcmp(argv[i], "trace") == 0) return cmd_trace_main(argc - i, argv + i);
-    if (strcmp(argv[i], "mount") == 0) return cmd_mount_main(argc - i, argv + i);
+    if (strcmp(argv[i], "mount") == 0) {
+        if (conf) setenv("AUGUR_CONF", conf, 1); /* augur -c CONF mount ... */
+        return cmd_mount_main(argc - i, argv + i);
+    }
     if (strcmp(argv[i], "umount") == 0) return cmd_umount_main(argc - i, argv + i);
     const verb_t *verb = NULL;
     for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)

@@ -1,8 +1,9 @@
-/* augurd.c - the augur daemon: the S3 gateway over the backend, and a scrubber that walks every
- * object on a schedule, repairs what is damaged and collects unreferenced data. The FUSE
- * mount joins this process as it lands. */
+/* augurd.c - the augur daemon: the S3 gateway and the FUSE mount over one cache over the
+ * backend, and a scrubber that walks every object on a schedule, repairs what is damaged and
+ * collects unreferenced data. */
 #include "backend/backend.h"
 #include "cache/cache.h"
+#include "fuse/augur_fuse.h"
 #include "gateway/gateway.h"
 #include "cmd/cmd.h"
 #include "common/common.h"
@@ -42,6 +43,13 @@ static void reload(const char *path, cache_t *cache)
         return;
     }
     aug_warn("configuration %s reloaded", path);
+}
+
+/* The mount ended from outside (fusermount -u): stop the daemon the way SIGTERM does. */
+static void wake_on_unmount(void *arg)
+{
+    (void)arg;
+    stop_requested = 1;
 }
 
 static void log_repair(void *arg, const char *line)
@@ -151,10 +159,23 @@ int main(int argc, char **argv)
         backend_close(b);
         return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
     }
+    augfs_t *mnt = NULL;
+    if (cfg.fuse.mountpoint[0] &&
+        (augfs_mount(cache, &cfg, cfg.fuse.mountpoint, NULL, &mnt, &err) != 0 ||
+         augfs_start(mnt, wake_on_unmount, NULL, &err) != 0)) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        if (mnt) augfs_stop(mnt);
+        gateway_stop(gw);
+        cache_close(cache);
+        backend_close(b);
+        return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
+    }
     aug_log(AUG_LOG_INFO, "augurd %s started with %d nodes (%d+%d)", AUGUR_VERSION,
             backend_node_count(b), cfg.backend.data_shards, cfg.backend.parity_shards);
-    fprintf(stderr, "augurd %s: %d nodes, S3 on %s, scrubbing every %llu s; Ctrl-C stops\n",
+    fprintf(stderr,
+            "augurd %s: %d nodes, S3 on %s, mount on %s, scrubbing every %llu s; Ctrl-C stops\n",
             AUGUR_VERSION, backend_node_count(b), gw ? cfg.gateway.listen : "(off)",
+            mnt ? cfg.fuse.mountpoint : "(off)",
             (unsigned long long)(cfg.backend.scrub_interval_ms / 1000));
     /* the first scrub waits one interval: a restart should not cost a full walk */
     int64_t last_scrub = aug_mono_ns(), last_expiry = 0;
@@ -178,6 +199,10 @@ int main(int argc, char **argv)
     }
     aug_log(AUG_LOG_INFO, "augurd stopping");
     gateway_stop(gw);
+    /* staged writes are uploaded before the cache and backend go away */
+    if (mnt && augfs_stop(mnt) > 0)
+        aug_error("some staged files could not be uploaded; they are kept in the staging "
+                  "directory");
     cache_close(cache);
     backend_close(b);
     return CMD_EXIT_OK;

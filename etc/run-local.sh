@@ -3,7 +3,9 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 var="$top/var"
-mkdir -p "$var"/node{1..6} "$var/state"
+mkdir -p "$var"/node{1..6} "$var/state" "$top/mnt"
+# a mount left over from a run that was killed
+mountpoint -q "$top/mnt" && { umount "$top/mnt" 2>/dev/null || umount -l "$top/mnt"; }
 conf="$var/augur.conf"
 creds="$var/credentials"
 if [ ! -s "$creds" ]; then
@@ -29,29 +31,39 @@ scrub_interval = 1h
 [gateway]
 listen = 127.0.0.1:9000
 credentials = $creds
+
+[cache]
+dir = $var/cache
+ssd_size = 1G
+ssd_min_free = 256M
+
+[fuse]
+mountpoint = $top/mnt
 CONF
 cat <<MSG
 
 augur is running on six dir nodes under $var (4 data + 2 parity shards).
-S3 is served at http://127.0.0.1:9000. In another terminal:
+The buckets are mounted at $top/mnt and served over S3 at http://127.0.0.1:9000.
+In another terminal:
+
+  mkdir $top/mnt/demo && cp /etc/os-release $top/mnt/demo/   # a bucket, a file
 
   export AWS_ACCESS_KEY_ID=$access_key AWS_SECRET_ACCESS_KEY=$secret_key
   export AWS_DEFAULT_REGION=us-east-1
-  aws --endpoint-url http://127.0.0.1:9000 s3 mb s3://demo
-  aws --endpoint-url http://127.0.0.1:9000 s3 cp /etc/os-release s3://demo/
   aws --endpoint-url http://127.0.0.1:9000 s3 ls s3://demo
+  aws --endpoint-url http://127.0.0.1:9000 s3 cp /etc/hostname s3://demo/
+  ls -l $top/mnt/demo                                        # at once in the mount
 
 or with the augur command line, straight on the nodes:
 
   export AUGUR_CONF=$conf
-  $top/build/augur ls demo
   $top/build/augur ls demo
   $top/build/augur get demo/os-release -
   rm -rf $var/node3 && mkdir $var/node3     # lose a disk...
   $top/build/augur get demo/os-release -    # ...still readable
   $top/build/augur heal                     # ...and back to full redundancy
 
-Ctrl-C stops augurd.
+Ctrl-C stops augurd (staged writes are uploaded and the mount is unmounted first).
 
 MSG
 exec "$top/build/augurd" -c "$conf"

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int fattrs_from_manifest(const augfs_t *fs, const backend_manifest_t *m, int is_dir,
-                         fattrs_t *out)
+int fattrs_from_manifest(const augfs_t *fs, const backend_manifest_t *m, int is_dir, fattrs_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (m->mode == 0) {

@@ -36,8 +36,8 @@ typedef struct augfs augfs_t;
  * group the mount reports. The staging directory (cfg->fuse.staging_dir, or
  * STATE_DIR/fuse-staging) is created if missing. c must outlive the mount. On success the
  * caller ends the mount with augfs_stop(). */
-int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint,
-                const char *options, augfs_t **out, aug_err_t *err);
+int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, const char *options,
+                augfs_t **out, aug_err_t *err);
 
 /* Serve requests on background threads until augfs_stop() or an unmount from outside. When
  * serving ends for any reason other than augfs_stop(), on_end(arg) is called (may be NULL)

@@ -63,8 +63,7 @@ typedef struct fattrs {
 /* Attributes as the mount shows them: defaults for objects written without POSIX
  * attributes. is_dir says what a manifest without a type is (a marker or a file). Returns 0
  * or -ENOMEM; free with fattrs_free(). */
-int fattrs_from_manifest(const augfs_t *fs, const backend_manifest_t *m, int is_dir,
-                         fattrs_t *out);
+int fattrs_from_manifest(const augfs_t *fs, const backend_manifest_t *m, int is_dir, fattrs_t *out);
 int fattrs_copy(const fattrs_t *src, fattrs_t *dst);
 void fattrs_free(fattrs_t *a);
 /* Put attributes for writing a (borrowed: valid while a is). */
@@ -91,17 +90,17 @@ typedef struct fnode {
     backend_manifest_t *base; /* the version the content started from */
     fattrs_t a;               /* current attributes (authoritative once changed) */
     int64_t ctime_ns;
-    int staged;               /* content is size + staged blocks + base below base_limit */
-    int stage_fd;             /* -1 until the first byte is written */
+    int staged;   /* content is size + staged blocks + base below base_limit */
+    int stage_fd; /* -1 until the first byte is written */
     char *stage_path;
-    uint64_t size;            /* while staged */
-    uint64_t base_limit;      /* bytes of base still part of the content (<= size) */
-    uint8_t *valid;           /* bitmap: STAGE_BLOCK blocks whose bytes are in the stage */
+    uint64_t size;       /* while staged */
+    uint64_t base_limit; /* bytes of base still part of the content (<= size) */
+    uint8_t *valid;      /* bitmap: STAGE_BLOCK blocks whose bytes are in the stage */
     size_t valid_bytes;
     int dirty_data, dirty_attrs; /* not uploaded yet */
-    int unlinked;             /* removed or replaced: never uploaded again */
-    int pending;              /* an upload failed after the last close: retried */
-    int writers;              /* open handles that may write */
+    int unlinked;                /* removed or replaced: never uploaded again */
+    int pending;                 /* an upload failed after the last close: retried */
+    int writers;                 /* open handles that may write */
 } fnode_t;
 
 /* An open file descriptor's state. */
@@ -110,7 +109,7 @@ typedef struct fhandle {
     fnode_t *node;
     int flags;
     int writable;
-    pthread_mutex_t mu; /* readers */
+    pthread_mutex_t mu;         /* readers */
     backend_manifest_t *pinned; /* the version this open reads while nothing is staged */
     struct {
         cache_reader_t *r;
@@ -211,8 +210,8 @@ void dir_stat(const augfs_t *fs, int64_t mtime_ns, struct stat *st);
  * one (m NULL, is_dir), or nothing (-ENOENT). Caller frees *m. */
 int lookup_key(augfs_t *fs, const fpath_t *p, backend_manifest_t **m, int *is_dir);
 /* Write an object of len bytes from data with attributes a. */
-int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
-              const void *data, size_t len, backend_manifest_t **out);
+int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a, const void *data,
+              size_t len, backend_manifest_t **out);
 /* After a key under p's parent went away: keep the parent directory with a marker if it has
  * nothing else left, as a local filesystem keeps an emptied directory. */
 void keep_parent(augfs_t *fs, const fpath_t *p);

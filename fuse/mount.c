@@ -21,19 +21,25 @@
 /* libfuse reports why a mount failed through its log: the last line is kept for the error. */
 static pthread_mutex_t fuse_msg_mu = PTHREAD_MUTEX_INITIALIZER;
 static char fuse_msg[256];
+/* Once a mount serves, libfuse's errors are news for the operator, not a reason to report. */
+static atomic_int fuse_serving;
 
 static void on_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
     char line[sizeof(fuse_msg)];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        line[--n] = '\0';
     if (level <= FUSE_LOG_ERR) {
         pthread_mutex_lock(&fuse_msg_mu);
         memcpy(fuse_msg, line, n + 1);
         pthread_mutex_unlock(&fuse_msg_mu);
     }
-    aug_debug("libfuse: %s", line);
+    if (level <= FUSE_LOG_ERR && atomic_load(&fuse_serving))
+        aug_warn("libfuse: %s", line);
+    else
+        aug_debug("libfuse: %s", line);
 }
 
 static void last_fuse_msg(char *out, size_t len)
@@ -67,8 +73,8 @@ static void free_fs(augfs_t *fs)
     free(fs);
 }
 
-int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint,
-                const char *options, augfs_t **out, aug_err_t *err)
+int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, const char *options,
+                augfs_t **out, aug_err_t *err)
 {
     char real[PATH_MAX];
     struct stat st;
@@ -133,8 +139,8 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint,
     if (!fs->fuse) {
         last_fuse_msg(why, sizeof(why));
         free_fs(fs);
-        return aug_err_set(err, AUG_EINVAL, "bad mount options '%s': %s",
-                           options ? options : "", why);
+        return aug_err_set(err, AUG_EINVAL, "bad mount options '%s': %s", options ? options : "",
+                           why);
     }
     if (fuse_mount(fs->fuse, fs->mountpoint) != 0) {
         last_fuse_msg(why, sizeof(why));
@@ -176,8 +182,10 @@ static void *serve_main(void *arg)
     pthread_cond_broadcast(&fs->state_cv);
     pthread_mutex_unlock(&fs->state_mu);
     if (!stopping) {
-        if (rc != 0) aug_warn("mount: serving %s ended with an error", fs->mountpoint);
-        else aug_info("mount: %s was unmounted", fs->mountpoint);
+        if (rc != 0)
+            aug_warn("mount: serving %s ended with an error", fs->mountpoint);
+        else
+            aug_info("mount: %s was unmounted", fs->mountpoint);
         if (fs->on_end) fs->on_end(fs->on_end_arg);
     }
     return NULL;
@@ -226,6 +234,7 @@ int augfs_start(augfs_t *fs, void (*on_end)(void *arg), void *arg, aug_err_t *er
     sigemptyset(&wake);
     sigaddset(&wake, SIGUSR2);
     pthread_sigmask(SIG_UNBLOCK, &wake, &saved);
+    atomic_store(&fuse_serving, 1);
     rc = pthread_create(&fs->loop_thread, NULL, serve_main, fs);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc != 0) return aug_err_set(err, AUG_ENOMEM, "cannot start a thread: %s", strerror(rc));
@@ -252,8 +261,10 @@ int augfs_flush(augfs_t *fs, aug_err_t *err)
     }
     free(arr);
     if (failed)
-        return aug_err_set(err, AUG_EIO, "%d staged file(s) could not be uploaded; they are "
-                                         "kept and retried", failed);
+        return aug_err_set(err, AUG_EIO,
+                           "%d staged file(s) could not be uploaded; they are "
+                           "kept and retried",
+                           failed);
     return 0;
 }
 
@@ -327,10 +338,9 @@ int augfs_stop(augfs_t *fs)
         pthread_join(fs->retry_thread, NULL);
         fs->retry_started = 0;
     }
-    /* last chance for what changed meanwhile or failed before */
-    aug_err_t err;
-    aug_err_clear(&err);
-    if (augfs_flush(fs, &err) != 0) aug_error("mount: %s", err.msg);
+    /* last chance for what changed meanwhile or failed before; what still fails is named in
+     * the log when its node is freed below */
+    augfs_flush(fs, NULL);
     int unsaved = count_unsaved(fs);
     if (fs->mounted) fuse_unmount(fs->fuse);
     fs->mounted = 0;

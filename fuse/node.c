@@ -34,7 +34,8 @@ static void table_remove(augfs_t *fs, fnode_t *n)
 {
     if (!n->in_table) return;
     fnode_t **pp = &fs->slots[slot_of(n->bucket, n->key)];
-    while (*pp && *pp != n) pp = &(*pp)->next;
+    while (*pp && *pp != n)
+        pp = &(*pp)->next;
     if (*pp) *pp = n->next;
     n->next = NULL;
     n->in_table = 0;
@@ -58,20 +59,45 @@ fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key)
     return n;
 }
 
-static void node_free(fnode_t *n)
+static int fill_block(augfs_t *fs, fnode_t *n, uint64_t blk);
+static int is_valid(const fnode_t *n, uint64_t blk);
+
+/* Leave the staged bytes of n in place for the operator (nothing uploads them by itself yet),
+ * completed with the old bytes it did not rewrite when the store can still give them, and
+ * STAGE.key naming the bucket and key they belong to. */
+static void keep_stage(augfs_t *fs, fnode_t *n)
 {
-    if (n->stage_fd >= 0) close(n->stage_fd);
+    int complete = 1;
+    for (uint64_t blk = 0; n->base_limit > 0 && blk <= (n->base_limit - 1) / STAGE_BLOCK; blk++)
+        if (!is_valid(n, blk) && fill_block(fs, n, blk) != 0) complete = 0;
+    char side[PATH_MAX + 8], vid[33];
+    backend_version_hex(n->base, vid);
+    snprintf(side, sizeof(side), "%s.key", n->stage_path);
+    FILE *f = fopen(side, "w");
+    if (f) {
+        fprintf(f, "key: %s/%s\nsize: %llu\n%s%s\n", n->bucket, n->key, (unsigned long long)n->size,
+                complete ? "complete: yes" : "complete: no, bytes not rewritten are in version ",
+                complete ? "" : vid);
+        fclose(f);
+    }
+    aug_error("mount: changes to %s/%s could not be uploaded; the file (%llu bytes%s) is kept in "
+              "%s, described in %s",
+              n->bucket, n->key, (unsigned long long)n->size, complete ? "" : ", partly",
+              n->stage_path, side);
+}
+
+static void node_free(augfs_t *fs, fnode_t *n)
+{
     if (n->stage_path) {
         /* a file whose changes never reached the store is kept for the operator */
         if (n->dirty_data && !n->unlinked)
-            aug_error("mount: changes to %s/%s could not be uploaded; they are kept in %s",
-                      n->bucket, n->key, n->stage_path);
+            keep_stage(fs, n);
         else
             unlink(n->stage_path);
     } else if ((n->dirty_data || n->dirty_attrs) && !n->unlinked) {
-        aug_error("mount: changed attributes of %s/%s could not be uploaded", n->bucket,
-                  n->key);
+        aug_error("mount: changed attributes of %s/%s could not be uploaded", n->bucket, n->key);
     }
+    if (n->stage_fd >= 0) close(n->stage_fd);
     free(n->stage_path);
     free(n->valid);
     backend_manifest_free(n->base);
@@ -97,7 +123,7 @@ int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_ma
     n->base = backend_manifest_copy(m);
     pthread_mutex_init(&n->mu, NULL);
     if (!n->key || !n->base || fattrs_from_manifest(fs, m, 0, &n->a) != 0) {
-        node_free(n);
+        node_free(fs, n);
         return -ENOMEM;
     }
     n->ctime_ns = m->written_ns;
@@ -107,7 +133,7 @@ int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_ma
     if (other) {
         other->refs++;
         pthread_mutex_unlock(&fs->nodes_mu);
-        node_free(n);
+        node_free(fs, n);
         *out = other;
         return 0;
     }
@@ -124,7 +150,7 @@ void fnode_put(augfs_t *fs, fnode_t *n)
     int last = --n->refs == 0;
     if (last) table_remove(fs, n);
     pthread_mutex_unlock(&fs->nodes_mu);
-    if (last) node_free(n);
+    if (last) node_free(fs, n);
 }
 
 void fnode_unlink(augfs_t *fs, fnode_t *n)
@@ -164,7 +190,8 @@ ssize_t fnode_collect(augfs_t *fs, const char *bucket, const char *prefix, fnode
     pthread_mutex_lock(&fs->nodes_mu);
     size_t n = 0;
     for (size_t s = 0; s < NODE_SLOTS; s++)
-        for (fnode_t *x = fs->slots[s]; x; x = x->next) n++;
+        for (fnode_t *x = fs->slots[s]; x; x = x->next)
+            n++;
     fnode_t **arr = malloc((n ? n : 1) * sizeof(*arr));
     if (!arr) {
         pthread_mutex_unlock(&fs->nodes_mu);
@@ -202,7 +229,7 @@ int fnode_reset(augfs_t *fs, fnode_t *n, const backend_manifest_t *m)
     n->staged = 0;
     n->size = m->size;
     n->base_limit = m->size;
-    memset(n->valid, 0, n->valid_bytes);
+    if (n->valid) memset(n->valid, 0, n->valid_bytes);
     if (n->stage_fd >= 0 && ftruncate(n->stage_fd, 0) != 0)
         aug_warn("mount: cannot empty %s: %s", n->stage_path, strerror(errno));
     n->dirty_data = n->dirty_attrs = 0;
@@ -366,10 +393,10 @@ ssize_t fnode_read(augfs_t *fs, fnode_t *n, char *buf, size_t len, uint64_t off)
                                   : (memset(buf + done, 0, step), 0);
         } else {
             /* not staged: the old bytes below base_limit, zeros above */
-            size_t from_base = pos < n->base_limit
-                                   ? (size_t)((n->base_limit - pos) < step ? n->base_limit - pos
-                                                                          : step)
-                                   : 0;
+            size_t from_base =
+                pos < n->base_limit
+                    ? (size_t)((n->base_limit - pos) < step ? n->base_limit - pos : step)
+                    : 0;
             rc = from_base ? read_base(fs, n, buf + done, from_base, pos) : 0;
             if (rc == 0) memset(buf + done + from_base, 0, step - from_base);
         }
@@ -431,7 +458,7 @@ int fnode_truncate(augfs_t *fs, fnode_t *n, uint64_t size)
         /* blocks wholly past the end are zeros now (ftruncate cleared their bytes) */
         uint64_t first_gone = (size + STAGE_BLOCK - 1) / STAGE_BLOCK;
         for (uint64_t blk = first_gone; blk / 8 < n->valid_bytes; blk++)
-            n->valid[blk / 8] &= (uint8_t)~(1u << (blk % 8));
+            n->valid[blk / 8] &= (uint8_t) ~(1u << (blk % 8));
     }
     n->size = size;
     n->dirty_data = 1;
@@ -462,6 +489,28 @@ static int upload_content(augfs_t *fs, fnode_t *n, cache_writer_t *w, aug_err_t 
     return rc;
 }
 
+/* The old bytes an upload will copy (blocks not staged, below base_limit) are read in order:
+ * ask the cache to fetch them ahead. */
+static void prefetch_unstaged(augfs_t *fs, fnode_t *n)
+{
+    if (n->base_limit == 0 || backend_manifest_is_inline(n->base)) return;
+    uint64_t last = (n->base_limit - 1) / STAGE_BLOCK;
+    for (uint64_t blk = 0; blk <= last;) {
+        if (is_valid(n, blk)) {
+            blk++;
+            continue;
+        }
+        uint64_t run = blk;
+        while (run + 1 <= last && !is_valid(n, run + 1))
+            run++;
+        uint64_t lo = blk * STAGE_BLOCK;
+        uint64_t hi =
+            (run + 1) * STAGE_BLOCK < n->base_limit ? (run + 1) * STAGE_BLOCK : n->base_limit;
+        cache_prefetch(fs->c, n->base, lo, hi - lo, 0);
+        blk = run + 1;
+    }
+}
+
 int fnode_flush(augfs_t *fs, fnode_t *n)
 {
     if (n->unlinked) {
@@ -483,14 +532,15 @@ int fnode_flush(augfs_t *fs, fnode_t *n)
     } else {
         fattrs_drop_data_meta(&n->a);
         fattrs_to_put(&n->a, &pa);
-        /* the old bytes not rewritten are read in order: fetch them ahead */
-        if (n->base_limit > 0) cache_prefetch(fs->c, n->base, 0, n->base_limit, 0);
+        prefetch_unstaged(fs, n);
         cache_writer_t *w;
         rc = cache_writer_open(fs->c, n->bucket, n->key, &pa, &w, &err);
         if (rc == 0) {
             rc = upload_content(fs, n, w, &err);
-            if (rc == 0) rc = cache_writer_commit(w, &m, &err);
-            else cache_writer_abort(w);
+            if (rc == 0)
+                rc = cache_writer_commit(w, &m, &err);
+            else
+                cache_writer_abort(w);
         }
     }
     if (rc != 0) {

@@ -32,8 +32,8 @@ static int parse_lookup(const char *path, fpath_t *p)
 
 void dir_stat(const augfs_t *fs, int64_t mtime_ns, struct stat *st)
 {
-    fattrs_t a = {.mode = S_IFDIR | DEFAULT_DIR_MODE, .uid = fs->uid, .gid = fs->gid,
-                  .mtime_ns = mtime_ns};
+    fattrs_t a = {
+        .mode = S_IFDIR | DEFAULT_DIR_MODE, .uid = fs->uid, .gid = fs->gid, .mtime_ns = mtime_ns};
     fattrs_stat(fs, &a, 0, mtime_ns, st);
 }
 
@@ -71,8 +71,8 @@ failed:
     return augfs_errno(rc);
 }
 
-int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
-              const void *data, size_t len, backend_manifest_t **out)
+int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a, const void *data,
+              size_t len, backend_manifest_t **out)
 {
     backend_put_attrs_t pa;
     fattrs_to_put(a, &pa);
@@ -86,8 +86,7 @@ int put_bytes(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *
     }
     if (rc == 0) rc = cache_writer_commit(w, out, &err);
     if (rc != 0 && rc != AUG_ENOENT && rc != AUG_EEXIST)
-        aug_error("mount: writing %s/%s: %s", bucket, key,
-                  err.msg[0] ? err.msg : aug_strerror(rc));
+        aug_error("mount: writing %s/%s: %s", bucket, key, err.msg[0] ? err.msg : aug_strerror(rc));
     return augfs_errno(rc);
 }
 
@@ -99,6 +98,13 @@ void keep_parent(augfs_t *fs, const fpath_t *p)
     size_t n = (size_t)(slash - p->key) + 1;
     memcpy(parent, p->key, n);
     parent[n] = '\0';
+    /* a marker keeps it already (usually a cache hit); listing would have to step over the
+     * tombstones of everything removed from it */
+    backend_manifest_t *m = NULL;
+    if (cache_head(fs->c, p->bucket, parent, &m, NULL) == 0) {
+        backend_manifest_free(m);
+        return;
+    }
     backend_list_opts_t opts = {.prefix = parent, .max_keys = 1};
     backend_list_result_t *res;
     if (backend_list(fs->b, p->bucket, &opts, &res, NULL) != 0) return;
@@ -106,7 +112,9 @@ void keep_parent(augfs_t *fs, const fpath_t *p)
     backend_list_free(res);
     if (!empty) return;
     /* it showed as an implied directory: keep it looking the same */
-    fattrs_t a = {.mode = S_IFDIR | DEFAULT_DIR_MODE, .uid = fs->uid, .gid = fs->gid,
+    fattrs_t a = {.mode = S_IFDIR | DEFAULT_DIR_MODE,
+                  .uid = fs->uid,
+                  .gid = fs->gid,
                   .mtime_ns = aug_now_ns()};
     put_bytes(fs, p->bucket, parent, &a, NULL, 0, NULL);
 }
@@ -141,11 +149,14 @@ static int handle_new(augfs_t *fs, fnode_t *n, int flags, fhandle_t **out)
 static void handle_free(augfs_t *fs, fhandle_t *h)
 {
     pthread_mutex_lock(&fs->nodes_mu);
-    if (h->prev) h->prev->next = h->next;
-    else fs->handles = h->next;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
     if (h->next) h->next->prev = h->prev;
     pthread_mutex_unlock(&fs->nodes_mu);
-    for (int i = 0; i < HANDLE_READERS; i++) cache_reader_close(h->readers[i].r);
+    for (int i = 0; i < HANDLE_READERS; i++)
+        cache_reader_close(h->readers[i].r);
     backend_manifest_free(h->pinned);
     pthread_mutex_destroy(&h->mu);
     fnode_put(fs, h->node);
@@ -294,13 +305,19 @@ static int update_attrs(const char *path, struct fuse_file_info *fi, attr_fn fn,
         return rc;
     }
     fattrs_t a;
-    if (m) rc = fattrs_from_manifest(fs, m, is_dir, &a);
-    else a = (fattrs_t){.mode = S_IFDIR | DEFAULT_DIR_MODE, .uid = fs->uid, .gid = fs->gid,
-                        .mtime_ns = fs->start_ns};
+    if (m)
+        rc = fattrs_from_manifest(fs, m, is_dir, &a);
+    else
+        a = (fattrs_t){.mode = S_IFDIR | DEFAULT_DIR_MODE,
+                       .uid = fs->uid,
+                       .gid = fs->gid,
+                       .mtime_ns = fs->start_ns};
     if (rc == 0) rc = fn(&a, arg);
     char target[BACKEND_KEY_MAX + 2];
-    if (is_dir) fpath_marker(&p, target);
-    else snprintf(target, sizeof(target), "%s", p.key);
+    if (is_dir)
+        fpath_marker(&p, target);
+    else
+        snprintf(target, sizeof(target), "%s", p.key);
     backend_manifest_t *nm = NULL;
     if (rc == 0 && m) {
         backend_put_attrs_t pa;
@@ -308,8 +325,8 @@ static int update_attrs(const char *path, struct fuse_file_info *fi, attr_fn fn,
         backend_piece_t piece = {.manifest = m, .off = 0, .len = m->size};
         aug_err_t err;
         aug_err_clear(&err);
-        int r = cache_put_composed(fs->c, p.bucket, target, &pa, &piece, m->size ? 1 : 0,
-                                   m->etag, &nm, &err);
+        int r = cache_put_composed(fs->c, p.bucket, target, &pa, &piece, m->size ? 1 : 0, m->etag,
+                                   &nm, &err);
         if (r != 0) aug_error("mount: updating %s/%s: %s", p.bucket, target, err.msg);
         rc = augfs_errno(r);
     } else if (rc == 0) {
@@ -370,9 +387,8 @@ static int set_times(fattrs_t *a, void *arg)
     const struct timespec *tv = arg;
     /* access times are not kept; buckets and the root accept and ignore new times */
     if (tv[1].tv_nsec == UTIME_OMIT || a->mode == 0) return 1;
-    a->mtime_ns = tv[1].tv_nsec == UTIME_NOW
-                      ? aug_now_ns()
-                      : (int64_t)tv[1].tv_sec * 1000000000LL + tv[1].tv_nsec;
+    a->mtime_ns = tv[1].tv_nsec == UTIME_NOW ? aug_now_ns()
+                                             : (int64_t)tv[1].tv_sec * 1000000000LL + tv[1].tv_nsec;
     return 0;
 }
 
@@ -413,7 +429,8 @@ static int edit_meta(fattrs_t *a, void *arg)
     if (a->mode == 0) return -ENOTSUP;
     size_t at = a->n_meta, total = 0;
     for (size_t i = 0; i < a->n_meta; i++) {
-        if (strcmp(a->meta[i].name, x->name) == 0) at = i;
+        if (strcmp(a->meta[i].name, x->name) == 0)
+            at = i;
         else if (strncmp(a->meta[i].name, META_PREFIX, sizeof(META_PREFIX) - 1) == 0)
             total += strlen(a->meta[i].name) + strlen(a->meta[i].value);
     }
@@ -519,8 +536,10 @@ static int op_getxattr(const char *path, const char *name, char *value, size_t s
     for (size_t i = 0; i < a.n_meta; i++) {
         if (strcmp(a.meta[i].name, mn) != 0) continue;
         size_t len = strlen(a.meta[i].value);
-        if (size == 0) rc = (int)len;
-        else if (size < len) rc = -ERANGE;
+        if (size == 0)
+            rc = (int)len;
+        else if (size < len)
+            rc = -ERANGE;
         else {
             memcpy(value, a.meta[i].value, len);
             rc = (int)len;
@@ -585,11 +604,15 @@ static int open_node(augfs_t *fs, const fpath_t *p, const backend_manifest_t *m,
         return rc;
     }
     pthread_mutex_lock(&n->mu);
-    if (h->writable) n->writers++;
     if (h->writable && (fi->flags & O_TRUNC)) rc = fnode_truncate(fs, n, 0);
+    if (rc == 0 && h->writable) n->writers++;
     pthread_mutex_unlock(&n->mu);
+    if (rc != 0) {
+        handle_free(fs, h); /* a failed open is never released */
+        return rc;
+    }
     fi->fh = (uint64_t)(uintptr_t)h;
-    return rc;
+    return 0;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
@@ -654,7 +677,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     }
     /* the file exists at once, as an empty object, even if it is never written */
     struct fuse_context *ctx = fuse_get_context();
-    fattrs_t a = {.mode = S_IFREG | (mode & 07777), .uid = ctx->uid, .gid = ctx->gid,
+    fattrs_t a = {.mode = S_IFREG | (mode & 07777),
+                  .uid = ctx->uid,
+                  .gid = ctx->gid,
                   .mtime_ns = aug_now_ns()};
     rc = put_bytes(fs, p.bucket, p.key, &a, NULL, 0, &m);
     if (rc != 0) return rc;
@@ -701,8 +726,8 @@ static int read_pinned(augfs_t *fs, fhandle_t *h, char *buf, size_t size, uint64
     }
     pthread_mutex_unlock(&h->mu);
     if (rc != 0) {
-        aug_error("mount: reading %s/%s at %llu: %s", m->bucket, m->key,
-                  (unsigned long long)off, err.msg[0] ? err.msg : aug_strerror(rc));
+        aug_error("mount: reading %s/%s at %llu: %s", m->bucket, m->key, (unsigned long long)off,
+                  err.msg[0] ? err.msg : aug_strerror(rc));
         return rc == AUG_ENOMEM ? -ENOMEM : -EIO;
     }
     return (int)done;
@@ -757,8 +782,10 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         backend_manifest_t *m;
         int is_dir;
         if ((rc = lookup_key(fs, &p, &m, &is_dir)) != 0) return rc;
-        if (is_dir) rc = -EISDIR;
-        else rc = fnode_get(fs, p.bucket, p.key, m, &n);
+        if (is_dir)
+            rc = -EISDIR;
+        else
+            rc = fnode_get(fs, p.bucket, p.key, m, &n);
         backend_manifest_free(m);
         if (rc != 0) return rc;
     }

@@ -86,8 +86,8 @@ static int recently_seen(const dirh_t *d, const char *name)
 static int next_page(augfs_t *fs, dirh_t *d)
 {
     if (d->started && !d->marker) return 0; /* the last page is done */
-    backend_list_opts_t opts = {.prefix = d->prefix, .delimiter = "/",
-                                .start_after = d->marker, .max_keys = LIST_PAGE};
+    backend_list_opts_t opts = {
+        .prefix = d->prefix, .delimiter = "/", .start_after = d->marker, .max_keys = LIST_PAGE};
     backend_list_result_t *res;
     aug_err_t err;
     aug_err_clear(&err);
@@ -133,10 +133,9 @@ static int next_entry(augfs_t *fs, dirh_t *d, char *name, struct stat *st, int *
             if (d->page->n_objects + d->page->n_prefixes == 0 && !d->marker) return 0;
             continue;
         }
-        int take_prefix =
-            d->pi < d->page->n_prefixes &&
-            (d->oi == d->page->n_objects ||
-             strcmp(d->page->prefixes[d->pi], d->page->objects[d->oi]->key) < 0);
+        int take_prefix = d->pi < d->page->n_prefixes &&
+                          (d->oi == d->page->n_objects ||
+                           strcmp(d->page->prefixes[d->pi], d->page->objects[d->oi]->key) < 0);
         if (take_prefix) {
             const char *pre = d->page->prefixes[d->pi++] + plen;
             size_t n = strlen(pre);
@@ -211,8 +210,7 @@ int augfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off
             if (rc < 0) return rc;
             if (rc == 0) return 0;
         }
-        enum fuse_fill_dir_flags ff =
-            plus && (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
+        enum fuse_fill_dir_flags ff = plus && (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
         if (filler(buf, name, &st, d->pos + 1, ff)) {
             d->have_held = 1;
             memcpy(d->held_name, name, sizeof(name));
@@ -250,7 +248,9 @@ int augfs_mkdir(const char *path, mode_t mode)
     if (rc == 0) return -EEXIST;
     if (rc != -ENOENT) return rc;
     struct fuse_context *ctx = fuse_get_context();
-    fattrs_t a = {.mode = S_IFDIR | (mode & 07777), .uid = ctx->uid, .gid = ctx->gid,
+    fattrs_t a = {.mode = S_IFDIR | (mode & 07777),
+                  .uid = ctx->uid,
+                  .gid = ctx->gid,
                   .mtime_ns = aug_now_ns()};
     return put_bytes(fs, p.bucket, mk, &a, NULL, 0, NULL);
 }
@@ -333,15 +333,14 @@ static void put_attrs_of(const backend_manifest_t *m, backend_put_attrs_t *pa)
 }
 
 /* A new manifest for bucket/key naming the bytes of src: no data is copied. */
-static int swap_in(augfs_t *fs, const char *bucket, const char *key,
-                   const backend_put_attrs_t *pa, const backend_manifest_t *src,
-                   backend_manifest_t **out)
+static int swap_in(augfs_t *fs, const char *bucket, const char *key, const backend_put_attrs_t *pa,
+                   const backend_manifest_t *src, backend_manifest_t **out)
 {
     backend_piece_t piece = {.manifest = src, .off = 0, .len = src->size};
     aug_err_t err;
     aug_err_clear(&err);
-    int rc = cache_put_composed(fs->c, bucket, key, pa, &piece, src->size ? 1 : 0, src->etag,
-                                out, &err);
+    int rc =
+        cache_put_composed(fs->c, bucket, key, pa, &piece, src->size ? 1 : 0, src->etag, out, &err);
     if (rc != 0) aug_error("mount: rename to %s/%s: %s", bucket, key, err.msg);
     return augfs_errno(rc);
 }
@@ -418,8 +417,7 @@ static ssize_t longest_key_below(augfs_t *fs, const char *bucket, const char *pr
     char *marker = NULL;
     int rc = 0;
     do {
-        backend_list_opts_t opts = {.prefix = prefix, .start_after = marker,
-                                    .max_keys = LIST_PAGE};
+        backend_list_opts_t opts = {.prefix = prefix, .start_after = marker, .max_keys = LIST_PAGE};
         backend_list_result_t *res;
         if ((rc = backend_list(fs->b, bucket, &opts, &res, NULL)) != 0) break;
         for (size_t i = 0; i < res->n_objects; i++)
@@ -472,8 +470,8 @@ static int rename_dir(augfs_t *fs, const fpath_t *src, const fpath_t *dst, int d
     } while (rc == 0 && marker);
     free(marker);
     if (rc != 0) {
-        aug_error("mount: renaming %s/%s to %s/%s stopped half way", src->bucket, sp,
-                  dst->bucket, dp);
+        aug_error("mount: renaming %s/%s to %s/%s stopped half way", src->bucket, sp, dst->bucket,
+                  dp);
         return rc;
     }
     /* files open below the old name follow it */
@@ -489,7 +487,7 @@ static int rename_dir(augfs_t *fs, const fpath_t *src, const fpath_t *dst, int d
         pthread_mutex_unlock(&n->mu);
         fnode_put(fs, n);
     }
-    if (count > 0) free(arr);
+    if (count >= 0) free(arr);
     keep_parent(fs, src);
     return 0;
 }
@@ -512,9 +510,12 @@ int augfs_rename(const char *from, const char *to, unsigned int flags)
     backend_manifest_free(dm);
     if (rc != 0 && rc != -ENOENT) goto out;
     rc = 0;
-    if (dst_exists && (flags & RENAME_NOREPLACE)) rc = -EEXIST;
-    else if (!is_dir && dst_exists && dst_is_dir) rc = -EISDIR;
-    else if (is_dir && dst_exists && !dst_is_dir) rc = -ENOTDIR;
+    if (dst_exists && (flags & RENAME_NOREPLACE))
+        rc = -EEXIST;
+    else if (!is_dir && dst_exists && dst_is_dir)
+        rc = -EISDIR;
+    else if (is_dir && dst_exists && !dst_is_dir)
+        rc = -ENOTDIR;
     if (rc != 0) goto out;
     if (!is_dir) {
         rc = rename_file(fs, &src, m, &dst);
@@ -526,8 +527,7 @@ int augfs_rename(const char *from, const char *to, unsigned int flags)
         fpath_marker(&dst, dp);
         backend_list_opts_t opts = {.prefix = dp, .max_keys = 2};
         backend_list_result_t *res;
-        if ((rc = augfs_errno(backend_list(fs->b, dst.bucket, &opts, &res, NULL))) != 0)
-            goto out;
+        if ((rc = augfs_errno(backend_list(fs->b, dst.bucket, &opts, &res, NULL))) != 0) goto out;
         int has_marker = res->n_objects > 0 && strcmp(res->objects[0]->key, dp) == 0;
         if (res->n_objects + res->n_prefixes > (size_t)has_marker) rc = -ENOTEMPTY;
         backend_list_free(res);
@@ -557,8 +557,8 @@ int augfs_symlink(const char *target, const char *path)
     if (rc != -ENOENT) return rc;
     /* the target is the content; the mode says it is a link */
     struct fuse_context *ctx = fuse_get_context();
-    fattrs_t a = {.mode = S_IFLNK | 0777, .uid = ctx->uid, .gid = ctx->gid,
-                  .mtime_ns = aug_now_ns()};
+    fattrs_t a = {
+        .mode = S_IFLNK | 0777, .uid = ctx->uid, .gid = ctx->gid, .mtime_ns = aug_now_ns()};
     return put_bytes(fs, p.bucket, p.key, &a, target, strlen(target), NULL);
 }
 

@@ -57,20 +57,29 @@ int fpath_marker(const fpath_t *p, char *out)
 int augfs_errno(int aug_code)
 {
     switch (aug_code) {
-    case AUG_OK: return 0;
-    case AUG_EINVAL: return -EINVAL;
-    case AUG_ENOENT: return -ENOENT;
-    case AUG_EEXIST: return -EEXIST;
-    case AUG_ENOTEMPTY: return -ENOTEMPTY;
-    case AUG_ENOMEM: return -ENOMEM;
-    case AUG_ETOOLONG: return -ENAMETOOLONG;
-    case AUG_ECANCELED: return -EINTR;
+    case AUG_OK:
+        return 0;
+    case AUG_EINVAL:
+        return -EINVAL;
+    case AUG_ENOENT:
+        return -ENOENT;
+    case AUG_EEXIST:
+        return -EEXIST;
+    case AUG_ENOTEMPTY:
+        return -ENOTEMPTY;
+    case AUG_ENOMEM:
+        return -ENOMEM;
+    case AUG_ETOOLONG:
+        return -ENAMETOOLONG;
+    case AUG_ECANCELED:
+        return -EINTR;
     /* a node failed, too few are up, or the data cannot be rebuilt: the request failed,
      * the store did not say no */
     case AUG_EIO:
     case AUG_EQUORUM:
     case AUG_EUNAVAIL:
     case AUG_ECORRUPT:
-    default: return -EIO;
+    default:
+        return -EIO;
     }
 }
