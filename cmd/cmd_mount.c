@@ -51,9 +51,12 @@ static void pidfile_path(const char *mountpoint, char *out, size_t len)
 {
     char dir[PATH_MAX];
     const char *rt = getenv("XDG_RUNTIME_DIR");
-    if (geteuid() == 0) snprintf(dir, sizeof(dir), "/run/augur");
-    else if (rt && rt[0] == '/') snprintf(dir, sizeof(dir), "%s/augur", rt);
-    else snprintf(dir, sizeof(dir), "/tmp/augur-%u", (unsigned)geteuid());
+    if (geteuid() == 0)
+        snprintf(dir, sizeof(dir), "/run/augur");
+    else if (rt && rt[0] == '/')
+        snprintf(dir, sizeof(dir), "%s/augur", rt);
+    else
+        snprintf(dir, sizeof(dir), "/tmp/augur-%u", (unsigned)geteuid());
     mkdir(dir, 0700);
     unsigned long long h = (unsigned long long)aug_hash64(mountpoint, strlen(mountpoint), 5);
     snprintf(out, len, "%s/mount-%016llx.pid", dir, h);
@@ -105,7 +108,8 @@ static void pidfile_remove(const char *mountpoint)
     if (pid == (long)getpid()) unlink(path);
 }
 
-/* ---- augur mount ------------------------------------------------------------------------------ */
+/* ---- augur mount ------------------------------------------------------------------------------
+ */
 
 static void wake_main(void *arg)
 {
@@ -130,8 +134,8 @@ static void detach_stdio(const char *log)
 
 /* Open the store, mount, report readiness on ready_fd (-1 in the foreground) and serve until
  * SIGTERM, SIGINT or an unmount from outside. Returns an exit status. */
-static int serve(const aug_config_t *cfg, const char *mountpoint, const char *options,
-                 int ready_fd, const char *log)
+static int serve(const aug_config_t *cfg, const char *mountpoint, const char *options, int ready_fd,
+                 const char *log)
 {
     /* every thread inherits this mask: the signals are taken by sigwait below */
     sigset_t set;
@@ -190,6 +194,39 @@ static int serve(const aug_config_t *cfg, const char *mountpoint, const char *op
     return unsaved ? CMD_EXIT_FAIL : CMD_EXIT_OK;
 }
 
+/* 1 if path is the mountpoint of an augur mount already (/proc/self/mounts). */
+static int already_mounted(const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return 0;
+    FILE *f = fopen("/proc/self/mounts", "r");
+    if (!f) return 0;
+    char line[PATH_MAX * 2 + 256];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char src[256], dir[PATH_MAX * 2], type[64];
+        if (sscanf(line, "%255s %8191s %63s", src, dir, type) != 3) continue;
+        if (strcmp(type, "fuse.augur") != 0) continue;
+        /* the kernel writes spaces and the like as octal escapes (\040) */
+        char un[PATH_MAX * 2];
+        size_t j = 0;
+        for (size_t i = 0; dir[i] && j + 1 < sizeof(un); i++) {
+            if (dir[i] == '\\' && dir[i + 1] >= '0' && dir[i + 1] <= '3' && dir[i + 2] &&
+                dir[i + 3]) {
+                un[j++] =
+                    (char)((dir[i + 1] - '0') * 64 + (dir[i + 2] - '0') * 8 + (dir[i + 3] - '0'));
+                i += 3;
+            } else {
+                un[j++] = dir[i];
+            }
+        }
+        un[j] = '\0';
+        found = strcmp(un, real) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
 int cmd_mount_main(int argc, char **argv)
 {
     const char *conf = getenv("AUGUR_CONF");
@@ -206,8 +243,10 @@ int cmd_mount_main(int argc, char **argv)
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--log") == 0) {
             if (i + 1 == argc) return usage_error(mount_usage, a, "needs a value");
             const char *v = argv[++i];
-            if (a[1] == 'c') conf = v;
-            else if (a[1] == '-') log = v;
+            if (a[1] == 'c')
+                conf = v;
+            else if (a[1] == '-')
+                log = v;
             else {
                 size_t n = strlen(options);
                 if (n + strlen(v) + 2 > sizeof(options))
@@ -232,9 +271,17 @@ int cmd_mount_main(int argc, char **argv)
     if (!mountpoint && cfg.fuse.mountpoint[0]) mountpoint = cfg.fuse.mountpoint;
     if (!mountpoint) return usage_error(mount_usage, "mount: which directory?", NULL);
     struct stat st;
-    if (stat(mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "augur: cannot mount at %s: %s\n", mountpoint,
-                errno && stat(mountpoint, &st) != 0 ? strerror(errno) : "not a directory");
+    if (stat(mountpoint, &st) != 0) {
+        fprintf(stderr, "augur: cannot mount at %s: %s\n", mountpoint, strerror(errno));
+        return CMD_EXIT_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "augur: cannot mount at %s: not a directory\n", mountpoint);
+        return CMD_EXIT_FAIL;
+    }
+    if (already_mounted(mountpoint)) {
+        fprintf(stderr, "augur: %s is already an augur mount (augur umount it first)\n",
+                mountpoint);
         return CMD_EXIT_FAIL;
     }
     if (cfg.general.log_level > aug_log_get_level()) aug_log_set_level(cfg.general.log_level);
@@ -257,11 +304,13 @@ int cmd_mount_main(int argc, char **argv)
         close(ready[1]);
         char status = 1;
         ssize_t n;
-        while ((n = read(ready[0], &status, 1)) < 0 && errno == EINTR) {}
+        while ((n = read(ready[0], &status, 1)) < 0 && errno == EINTR) {
+        }
         close(ready[0]);
         if (n == 1 && status == 0) return CMD_EXIT_OK;
         int ws = 0;
-        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+        }
         return WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ? WEXITSTATUS(ws) : CMD_EXIT_FAIL;
     }
     close(ready[0]);
@@ -269,7 +318,8 @@ int cmd_mount_main(int argc, char **argv)
     exit(serve(&cfg, mountpoint, options, ready[1], log));
 }
 
-/* ---- augur umount ----------------------------------------------------------------------------- */
+/* ---- augur umount -----------------------------------------------------------------------------
+ */
 
 /* The absolute form of path, resolved when possible (a dead mount cannot be resolved). */
 static void absolute_path(const char *path, char *out, size_t len)
@@ -281,11 +331,14 @@ static void absolute_path(const char *path, char *out, size_t len)
     }
     char cwd[PATH_MAX];
     int n0;
-    if (path[0] == '/' || !getcwd(cwd, sizeof(cwd))) n0 = snprintf(out, len, "%s", path);
-    else n0 = snprintf(out, len, "%s/%s", cwd, path);
+    if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+        n0 = snprintf(out, len, "%s", path);
+    else
+        n0 = snprintf(out, len, "%s/%s", cwd, path);
     if (n0 < 0) out[0] = '\0'; /* too long paths are cut: the unmount then fails clearly */
     size_t n = strlen(out);
-    while (n > 1 && out[n - 1] == '/') out[--n] = '\0';
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
 }
 
 /* Unmount as an unprivileged user may: through fusermount3. Returns its exit status. */
@@ -294,13 +347,16 @@ static int run_fusermount(const char *mountpoint, int lazy)
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        if (lazy) execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint, NULL);
-        else execlp("fusermount3", "fusermount3", "-u", "--", mountpoint, NULL);
+        if (lazy)
+            execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint, NULL);
+        else
+            execlp("fusermount3", "fusermount3", "-u", "--", mountpoint, NULL);
         fprintf(stderr, "augur: cannot run fusermount3: %s\n", strerror(errno));
         _exit(127);
     }
     int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    }
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 }
 
@@ -333,8 +389,10 @@ int cmd_umount_main(int argc, char **argv)
         if (umount2(mnt, lazy ? MNT_DETACH : 0) != 0) {
             int e = errno;
             if (e == EBUSY)
-                fprintf(stderr, "augur: cannot unmount %s: files are open on it (close them, "
-                                "or use umount -l)\n", mnt);
+                fprintf(stderr,
+                        "augur: cannot unmount %s: files are open on it (close them, "
+                        "or use umount -l)\n",
+                        mnt);
             else if (e == EINVAL)
                 fprintf(stderr, "augur: %s is not mounted\n", mnt);
             else
@@ -349,13 +407,14 @@ int cmd_umount_main(int argc, char **argv)
     int told = 0;
     while (kill(pid, 0) == 0 || errno == EPERM) {
         if (time(NULL) - start > UMOUNT_WAIT_S) {
-            fprintf(stderr, "augur: %s is unmounted, but process %d is still uploading staged "
-                            "writes\n", mnt, (int)pid);
+            fprintf(stderr,
+                    "augur: %s is unmounted, but process %d is still uploading staged "
+                    "writes\n",
+                    mnt, (int)pid);
             return CMD_EXIT_FAIL;
         }
         if (!told && time(NULL) - start >= 3) {
-            fprintf(stderr, "augur: waiting for process %d to upload staged writes...\n",
-                    (int)pid);
+            fprintf(stderr, "augur: waiting for process %d to upload staged writes...\n", (int)pid);
             told = 1;
         }
         struct timespec ts = {0, 20 * 1000 * 1000};

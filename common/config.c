@@ -264,9 +264,8 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
                  strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0)
             *(int *)field = 0;
         else
-            return aug_err_set(c->err, AUG_ECONFIG,
-                               "%s:%d: %s must be true or false, not '%s'", c->name, c->line,
-                               k->name, value);
+            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s must be true or false, not '%s'",
+                               c->name, c->line, k->name, value);
         return 0;
     }
     return AUG_EINVAL;
