@@ -21,41 +21,31 @@ void block_buf_unref(block_buf_t *b)
 }
 
 typedef struct ram_entry {
-    block_key_t key;
-    uint64_t hash;
+    block_map_entry_t base; /* first: the map's view of this entry */
     block_buf_t *buf;
     int prefetched; /* fetched ahead and not read yet */
-    struct ram_entry *next;
 } ram_entry_t;
 
 struct ram_tier {
     pthread_mutex_t mu;
     policy_t *policy;
-    ram_entry_t **slots;
-    size_t n_slots, count;
+    block_map_t map;
     uint64_t hits, misses, wasted;
 };
 
-static ram_entry_t **find_slot(ram_tier_t *t, uint64_t hash, const block_key_t *k)
+static void free_entry(block_map_entry_t *e)
 {
-    ram_entry_t **pp = &t->slots[hash & (t->n_slots - 1)];
-    while (*pp && ((*pp)->hash != hash || memcmp(&(*pp)->key, k, sizeof(*k)) != 0))
-        pp = &(*pp)->next;
-    return pp;
+    block_buf_unref(((ram_entry_t *)e)->buf);
+    free(e);
 }
 
 /* Remove the entry whose policy key is hash (policy keys are the block hashes). */
 static void drop_hash(ram_tier_t *t, uint64_t hash)
 {
-    ram_entry_t **pp = &t->slots[hash & (t->n_slots - 1)];
-    while (*pp && (*pp)->hash != hash) pp = &(*pp)->next;
-    ram_entry_t *e = *pp;
+    ram_entry_t *e = (ram_entry_t *)block_map_remove(&t->map, hash);
     if (!e) return;
-    *pp = e->next;
     if (e->prefetched) t->wasted++;
-    block_buf_unref(e->buf);
-    free(e);
-    t->count--;
+    free_entry(&e->base);
 }
 
 static void on_evict(void *arg, uint64_t key, uint64_t size)
@@ -64,33 +54,29 @@ static void on_evict(void *arg, uint64_t key, uint64_t size)
     drop_hash(arg, key);
 }
 
-static void grow(ram_tier_t *t)
+/* Replay what is resident into policy p and drop whatever it declines to hold. */
+static void replay_into(ram_tier_t *t, policy_t *p)
 {
-    size_t n = t->n_slots * 2;
-    ram_entry_t **slots = calloc(n, sizeof(*slots));
-    if (!slots) return;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ram_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            e->next = slots[e->hash & (n - 1)];
-            slots[e->hash & (n - 1)] = e;
-        }
+    size_t n;
+    uint64_t *hashes = block_map_hashes(&t->map, &n);
+    if (!hashes) return;
+    for (size_t i = 0; i < n; i++) {
+        ram_entry_t *e = (ram_entry_t *)block_map_find(&t->map, hashes[i], NULL);
+        policy_access(p, hashes[i], e->buf->len);
     }
-    free(t->slots);
-    t->slots = slots;
-    t->n_slots = n;
+    for (size_t i = 0; i < n; i++)
+        if (!policy_contains(p, hashes[i])) drop_hash(t, hashes[i]);
+    free(hashes);
 }
 
 int ram_tier_open(uint64_t size, const char *policy, ram_tier_t **out, aug_err_t *err)
 {
     ram_tier_t *t = calloc(1, sizeof(*t));
     if (!t) return aug_err_set(err, AUG_ENOMEM, "out of memory");
-    t->n_slots = 1024;
-    t->slots = calloc(t->n_slots, sizeof(*t->slots));
-    t->policy = policy_create(policy, size ? size : 1, err);
-    if (!t->slots || !t->policy) {
-        free(t->slots);
-        policy_destroy(t->policy);
+    int rc = block_map_init(&t->map);
+    t->policy = rc == 0 ? policy_create(policy, size ? size : 1, err) : NULL;
+    if (!t->policy) {
+        block_map_destroy(&t->map, free_entry);
         free(t);
         return err && err->code ? err->code : AUG_ENOMEM;
     }
@@ -103,14 +89,7 @@ int ram_tier_open(uint64_t size, const char *policy, ram_tier_t **out, aug_err_t
 void ram_tier_close(ram_tier_t *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ram_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            block_buf_unref(e->buf);
-            free(e);
-        }
-    }
-    free(t->slots);
+    block_map_destroy(&t->map, free_entry);
     policy_destroy(t->policy);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -127,7 +106,7 @@ block_buf_t *ram_tier_lookup(ram_tier_t *t, const block_key_t *k, int *prefetche
     block_buf_t *b = NULL;
     *prefetched = 0;
     pthread_mutex_lock(&t->mu);
-    ram_entry_t *e = *find_slot(t, h, k);
+    ram_entry_t *e = (ram_entry_t *)block_map_find(&t->map, h, k);
     if (e) {
         b = block_buf_ref(e->buf);
         *prefetched = e->prefetched;
@@ -145,7 +124,7 @@ int ram_tier_contains(ram_tier_t *t, const block_key_t *k)
 {
     uint64_t h = block_key_hash(k);
     pthread_mutex_lock(&t->mu);
-    int found = *find_slot(t, h, k) != NULL;
+    int found = block_map_find(&t->map, h, k) != NULL;
     pthread_mutex_unlock(&t->mu);
     return found;
 }
@@ -154,8 +133,7 @@ void ram_tier_put(ram_tier_t *t, const block_key_t *k, block_buf_t *b, int prefe
 {
     uint64_t h = block_key_hash(k);
     pthread_mutex_lock(&t->mu);
-    ram_entry_t **pp = find_slot(t, h, k);
-    if (*pp) {
+    if (block_map_find(&t->map, h, k)) {
         pthread_mutex_unlock(&t->mu);
         return; /* another reader put it first */
     }
@@ -169,14 +147,9 @@ void ram_tier_put(ram_tier_t *t, const block_key_t *k, block_buf_t *b, int prefe
         pthread_mutex_unlock(&t->mu);
         return;
     }
-    e->key = *k;
-    e->hash = h;
     e->buf = block_buf_ref(b);
     e->prefetched = prefetched;
-    e->next = *pp;
-    *pp = e;
-    t->count++;
-    if (t->count > t->n_slots) grow(t);
+    block_map_insert(&t->map, &e->base, k);
     /* admission may evict others (the hook drops them) or decline this one */
     policy_access(t->policy, h, b->len);
     if (!policy_contains(t->policy, h)) drop_hash(t, h);
@@ -189,22 +162,10 @@ void ram_tier_resize(ram_tier_t *t, uint64_t size, const char *policy)
     policy_t *p = policy_create(policy, size ? size : 1, &err);
     if (!p) return;
     pthread_mutex_lock(&t->mu);
-    /* replay what is resident into the new policy; whatever it will not hold is dropped */
     policy_destroy(t->policy);
     t->policy = p;
     /* no hook while replaying: entries are dropped after, not under the iteration */
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ram_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            policy_access(p, e->hash, e->buf->len);
-        }
-    }
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ram_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            if (!policy_contains(p, e->hash)) drop_hash(t, e->hash);
-        }
-    }
+    replay_into(t, p);
     policy_set_evict_hook(p, on_evict, t);
     pthread_mutex_unlock(&t->mu);
 }
@@ -214,7 +175,7 @@ void ram_tier_stats(ram_tier_t *t, cache_tier_stats_t *st, uint64_t *wasted)
     pthread_mutex_lock(&t->mu);
     st->capacity_bytes = policy_capacity_bytes(t->policy);
     st->used_bytes = policy_used_bytes(t->policy);
-    st->blocks = t->count;
+    st->blocks = t->map.count;
     st->hits = t->hits;
     st->misses = t->misses;
     st->evictions = policy_evictions(t->policy);

@@ -18,10 +18,8 @@
 
 /* The index: which blocks are on disk and how big they are. */
 typedef struct ssd_entry {
-    block_key_t key;
-    uint64_t hash;
+    block_map_entry_t base; /* first: the map's view of this entry */
     uint64_t len;
-    struct ssd_entry *next;
 } ssd_entry_t;
 
 /* Room below the directory for "/xx/VID-INDEX" and temporary names. */
@@ -32,8 +30,7 @@ struct ssd_tier {
     char dir[SSD_DIR_MAX];
     uint64_t min_free;
     policy_t *policy;
-    ssd_entry_t **slots;
-    size_t n_slots, count;
+    block_map_t map;
     uint64_t hits, misses, errors;
 };
 
@@ -44,26 +41,20 @@ static void block_file(const ssd_tier_t *t, const block_key_t *k, char *out, siz
     snprintf(out, len, "%s/%.2s/%s-%llu", t->dir, hex, hex, (unsigned long long)k->index);
 }
 
-static ssd_entry_t **find(ssd_tier_t *t, uint64_t hash, const block_key_t *k)
+static void free_entry(block_map_entry_t *e)
 {
-    ssd_entry_t **pp = &t->slots[hash & (t->n_slots - 1)];
-    while (*pp && ((*pp)->hash != hash || (k && memcmp(&(*pp)->key, k, sizeof(*k)) != 0)))
-        pp = &(*pp)->next;
-    return pp;
+    free(e);
 }
 
 /* Forget the block with this hash and delete its file. Called with the lock held. */
 static void drop_hash(ssd_tier_t *t, uint64_t hash)
 {
-    ssd_entry_t **pp = find(t, hash, NULL);
-    ssd_entry_t *e = *pp;
+    block_map_entry_t *e = block_map_remove(&t->map, hash);
     if (!e) return;
-    *pp = e->next;
     char path[PATH_MAX + 64];
     block_file(t, &e->key, path, sizeof(path));
     unlink(path);
     free(e);
-    t->count--;
 }
 
 static void on_evict(void *arg, uint64_t key, uint64_t size)
@@ -72,38 +63,15 @@ static void on_evict(void *arg, uint64_t key, uint64_t size)
     drop_hash(arg, key);
 }
 
-static void grow(ssd_tier_t *t)
-{
-    size_t n = t->n_slots * 2;
-    ssd_entry_t **slots = calloc(n, sizeof(*slots));
-    if (!slots) return;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ssd_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            e->next = slots[e->hash & (n - 1)];
-            slots[e->hash & (n - 1)] = e;
-        }
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->n_slots = n;
-}
-
 /* Add a block to the index and the policy; the policy may decline or evict others. */
 static void index_add(ssd_tier_t *t, const block_key_t *k, uint64_t len)
 {
     uint64_t h = block_key_hash(k);
-    if (*find(t, h, k) || policy_contains(t->policy, h)) return;
+    if (block_map_find(&t->map, h, k) || policy_contains(t->policy, h)) return;
     ssd_entry_t *e = malloc(sizeof(*e));
     if (!e) return;
-    e->key = *k;
-    e->hash = h;
     e->len = len;
-    ssd_entry_t **slot = &t->slots[h & (t->n_slots - 1)];
-    e->next = *slot;
-    *slot = e;
-    t->count++;
-    if (t->count > t->n_slots) grow(t);
+    block_map_insert(&t->map, &e->base, k);
     policy_access(t->policy, h, len);
     if (!policy_contains(t->policy, h)) drop_hash(t, h);
 }
@@ -168,12 +136,10 @@ int ssd_tier_open(const char *dir, uint64_t size, uint64_t min_free, const char 
     if (!t) return aug_err_set(err, AUG_ENOMEM, "out of memory");
     snprintf(t->dir, sizeof(t->dir), "%s", dir);
     t->min_free = min_free;
-    t->n_slots = 1024;
-    t->slots = calloc(t->n_slots, sizeof(*t->slots));
-    t->policy = policy_create(policy, size ? size : 1, err);
-    if (!t->slots || !t->policy) {
-        free(t->slots);
-        policy_destroy(t->policy);
+    int rc = block_map_init(&t->map);
+    t->policy = rc == 0 ? policy_create(policy, size ? size : 1, err) : NULL;
+    if (!t->policy) {
+        block_map_destroy(&t->map, free_entry);
         free(t);
         return err && err->code ? err->code : AUG_ENOMEM;
     }
@@ -187,13 +153,7 @@ int ssd_tier_open(const char *dir, uint64_t size, uint64_t min_free, const char 
 void ssd_tier_close(ssd_tier_t *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ssd_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    }
-    free(t->slots);
+    block_map_destroy(&t->map, free_entry);
     policy_destroy(t->policy);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -224,7 +184,7 @@ static void encode_header(uint8_t *h, const block_key_t *k, const block_buf_t *b
 int ssd_tier_contains(ssd_tier_t *t, const block_key_t *k)
 {
     pthread_mutex_lock(&t->mu);
-    int found = *find(t, block_key_hash(k), k) != NULL;
+    int found = block_map_find(&t->map, block_key_hash(k), k) != NULL;
     pthread_mutex_unlock(&t->mu);
     return found;
 }
@@ -258,7 +218,7 @@ block_buf_t *ssd_tier_get(ssd_tier_t *t, const block_key_t *k)
 {
     uint64_t h = block_key_hash(k);
     pthread_mutex_lock(&t->mu);
-    int present = *find(t, h, k) != NULL;
+    int present = block_map_find(&t->map, h, k) != NULL;
     if (!present) t->misses++;
     pthread_mutex_unlock(&t->mu);
     if (!present) return NULL;
@@ -331,14 +291,16 @@ void ssd_tier_resize(ssd_tier_t *t, uint64_t size, const char *policy)
     pthread_mutex_lock(&t->mu);
     policy_destroy(t->policy);
     t->policy = p;
-    for (size_t i = 0; i < t->n_slots; i++)
-        for (ssd_entry_t *e = t->slots[i]; e; e = e->next) policy_access(p, e->hash, e->len);
-    for (size_t i = 0; i < t->n_slots; i++) {
-        for (ssd_entry_t *e = t->slots[i], *next; e; e = next) {
-            next = e->next;
-            if (!policy_contains(p, e->hash)) drop_hash(t, e->hash);
-        }
+    /* replay the index into the new policy, then drop (and delete) what it will not hold */
+    size_t n;
+    uint64_t *hashes = block_map_hashes(&t->map, &n);
+    for (size_t i = 0; hashes && i < n; i++) {
+        ssd_entry_t *e = (ssd_entry_t *)block_map_find(&t->map, hashes[i], NULL);
+        policy_access(p, hashes[i], e->len);
     }
+    for (size_t i = 0; hashes && i < n; i++)
+        if (!policy_contains(p, hashes[i])) drop_hash(t, hashes[i]);
+    free(hashes);
     policy_set_evict_hook(p, on_evict, t);
     pthread_mutex_unlock(&t->mu);
 }
@@ -348,7 +310,7 @@ void ssd_tier_stats(ssd_tier_t *t, cache_tier_stats_t *st)
     pthread_mutex_lock(&t->mu);
     st->capacity_bytes = policy_capacity_bytes(t->policy);
     st->used_bytes = policy_used_bytes(t->policy);
-    st->blocks = t->count;
+    st->blocks = t->map.count;
     st->hits = t->hits;
     st->misses = t->misses;
     st->evictions = policy_evictions(t->policy);

@@ -36,6 +36,32 @@ static inline block_buf_t *block_buf_ref(block_buf_t *b)
 }
 void block_buf_unref(block_buf_t *b);
 
+/* ---- block_map.c: the tiers' index ------------------------------------------------------- */
+
+/* The head of a tier's entry; entries are found by block key and by hash (the policies'
+ * keys are the block hashes). */
+typedef struct block_map_entry {
+    block_key_t key;
+    uint64_t hash;
+    struct block_map_entry *next;
+} block_map_entry_t;
+
+typedef struct block_map {
+    block_map_entry_t **slots;
+    size_t n_slots, count;
+} block_map_t;
+
+int block_map_init(block_map_t *m);
+/* Free every entry with free_entry, then the map. */
+void block_map_destroy(block_map_t *m, void (*free_entry)(block_map_entry_t *e));
+/* The entry with this hash (and key, unless k is NULL), or NULL. */
+block_map_entry_t *block_map_find(const block_map_t *m, uint64_t hash, const block_key_t *k);
+void block_map_insert(block_map_t *m, block_map_entry_t *e, const block_key_t *k);
+/* Unlink and return the entry with this hash (the caller frees it), or NULL. */
+block_map_entry_t *block_map_remove(block_map_t *m, uint64_t hash);
+/* Every entry's hash in a malloc'd array (for passes that remove entries). */
+uint64_t *block_map_hashes(const block_map_t *m, size_t *n);
+
 /* ---- tier_ram.c -------------------------------------------------------------------------- */
 
 typedef struct ram_tier ram_tier_t;

@@ -309,6 +309,30 @@ static void test_writes_through_the_cache_are_seen_at_once(void)
     cache_close(c);
 }
 
+static void test_reconfigure_shrinks_the_tiers_at_once(void)
+{
+    CU_ASSERT_EQUAL_FATAL(test_put(backend, "data", "shrink", 11, 40 * BLOCK), 0);
+    aug_config_t cfg;
+    cache_config(&cfg, 40 * BLOCK, 40 * BLOCK);
+    cfg.cache.readahead_max = 0;
+    cache_t *c;
+    aug_err_t err;
+    CU_ASSERT_EQUAL_FATAL(cache_open(&cfg, backend, &c, &err), 0);
+    CU_ASSERT(read_check(c, "shrink", 11, 40 * BLOCK));
+    cfg.cache.ram_size = 20 * BLOCK;
+    cfg.cache.ssd_size = 20 * BLOCK;
+    snprintf(cfg.cache.ram_policy, sizeof(cfg.cache.ram_policy), "lru");
+    CU_ASSERT_EQUAL(cache_reconfigure(c, &cfg, &err), 0);
+    cache_stats_t st;
+    cache_get_stats(c, &st);
+    CU_ASSERT(st.ram.used_bytes <= 20 * BLOCK && st.ram.blocks > 0);
+    CU_ASSERT(st.ssd.used_bytes <= 20 * BLOCK && st.ssd.blocks > 0);
+    CU_ASSERT_EQUAL(st.ram.capacity_bytes, 20 * BLOCK);
+    /* what is left is still served correctly */
+    CU_ASSERT(read_check(c, "shrink", 11, 40 * BLOCK));
+    cache_close(c);
+}
+
 int main(void)
 {
     aug_log_set_level(AUG_LOG_ERROR);
@@ -328,5 +352,7 @@ int main(void)
                 test_prefetch_fills_the_cache_and_can_be_cancelled);
     CU_add_test(s, "writes through the cache are seen at once",
                 test_writes_through_the_cache_are_seen_at_once);
+    CU_add_test(s, "reconfigure shrinks the tiers at once",
+                test_reconfigure_shrinks_the_tiers_at_once);
     return test_run_all();
 }
