@@ -13,6 +13,7 @@ section "backend: erasure-coded PUT/GET against plain files"
 "$root/build/bench/bench_backend" || status=1
 
 section "cache: hit latency per tier and miss latency"
+mkdir -p "$AUGUR_BENCH_DIR" # the backend bench removes its directory when it is done
 redis_dir=$(mktemp -d "$AUGUR_BENCH_DIR/redis.XXXXXX")
 redis-server --port 0 --unixsocket "$redis_dir/redis.sock" --save "" --appendonly no \
     --daemonize no > "$redis_dir/log" 2>&1 &
