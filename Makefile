@@ -15,11 +15,12 @@ ASAN    := $(BUILD)/asan
 
 # Debian packages needed to build and test; installed by `make deps` only when missing.
 BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev zstd \
-              libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3
+              libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3 \
+              libsystemd-dev
 TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server python3-pytest python3-boto3 \
               python3-requests awscli s3cmd libs3-2 fuse3 attr
 
-PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3
+PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3 libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,8 @@ int main(int argc, char **argv)
         backend_close(b);
         return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
     }
+    /* systemd (Type=notify) learns that the gateway listens and the mount is in place */
+    sd_notifyf(0, "READY=1\nSTATUS=serving %d nodes", backend_node_count(b));
     aug_log(AUG_LOG_INFO, "augurd %s started with %d nodes (%d+%d)", AUGUR_VERSION,
             backend_node_count(b), cfg.backend.data_shards, cfg.backend.parity_shards);
     fprintf(stderr,
@@ -183,7 +186,9 @@ int main(int argc, char **argv)
     while (!stop_requested) {
         if (reload_requested) {
             reload_requested = 0;
+            sd_notify(0, "RELOADING=1");
             reload(cfg.path, cache);
+            sd_notify(0, "READY=1");
         }
         int64_t now = aug_mono_ns();
         if (gw && (last_expiry == 0 || now - last_expiry >= hour_ns)) {
@@ -197,6 +202,7 @@ int main(int argc, char **argv)
         }
         sleep_interruptible(1000);
     }
+    sd_notify(0, "STOPPING=1");
     aug_log(AUG_LOG_INFO, "augurd stopping");
     gateway_stop(gw);
     /* staged writes are uploaded before the cache and backend go away */
