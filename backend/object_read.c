@@ -318,33 +318,17 @@ static ssize_t reader_view(reader_t *r, const uint8_t **view, size_t max, aug_er
 /* Copy up to len of the next bytes into buf, loading stripes as needed. */
 static ssize_t reader_next(reader_t *r, uint8_t *buf, size_t len, aug_err_t *err)
 {
-    if (r->failed) return AUG_EIO;
-    if (r->pos >= r->end || len == 0) return 0;
-    uint64_t sb = object_stripe_bytes(r->o);
-    uint64_t st = r->pos / sb;
-    if (st != r->cur) {
-        r->cur_len = object_shard_len(r->o, st);
-        int rc = load_stripe(r, st, r->cur_len, err);
-        if (rc != 0) {
-            r->failed = 1;
-            return rc;
-        }
-        r->cur = st;
-    }
-    uint64_t base = st * sb;
-    uint64_t stripe_end = base + (uint64_t)r->cur_len * r->o->k;
-    if (stripe_end > r->end) stripe_end = r->end;
     size_t done = 0;
-    while (done < len && r->pos < stripe_end) {
-        uint64_t rel = r->pos - base;
-        int shard = (int)(rel / r->cur_len);
-        uint64_t in = rel % r->cur_len;
-        uint64_t take = r->cur_len - in;
-        if (take > stripe_end - r->pos) take = stripe_end - r->pos;
-        if (take > len - done) take = len - done;
-        memcpy(buf + done, r->slots[shard].buf + in, (size_t)take);
-        done += (size_t)take;
-        r->pos += take;
+    uint64_t sb = object_stripe_bytes(r->o);
+    while (done < len) {
+        /* one stripe per call: a failure to load the next one is reported on its own */
+        if (done > 0 && r->pos % sb == 0) break;
+        const uint8_t *view = NULL;
+        ssize_t n = reader_view(r, &view, len - done, err);
+        if (n < 0) return n;
+        if (n == 0) break;
+        memcpy(buf + done, view, (size_t)n);
+        done += (size_t)n;
     }
     return (ssize_t)done;
 }

@@ -180,6 +180,8 @@ const char *s3xml_parse_delete(const uint8_t *body, size_t len, int *quiet, char
 
 /* 0 if x-amz-acl is absent or a canned ACL S3 knows; else InvalidArgument is queued. */
 int gw_check_acl_header(gw_request_t *r);
+/* Answer ?acl: the owner's full control, the only ACL augur keeps. */
+void gw_respond_owner_acl(gw_request_t *r);
 void op_list_buckets(gw_request_t *r);
 void op_bucket(gw_request_t *r);  /* every request naming only a bucket */
 void op_object(gw_request_t *r);  /* every request naming a key */

@@ -415,13 +415,10 @@ static void finish_delete_objects(gw_request_t *r)
     gw_respond_xml(r, 200, xml, len);
 }
 
-static void bucket_acl(gw_request_t *r)
+/* The one ACL augur keeps: the owner has full control (canned ACLs are accepted, not
+ * stored). Shared by bucket and object ?acl. */
+void gw_respond_owner_acl(gw_request_t *r)
 {
-    aug_err_t err;
-    if (backend_bucket_stat(r->gw->backend, r->bucket, NULL, &err) != 0) {
-        gw_respond_backend_error(r, &err);
-        return;
-    }
     gw_xml_t *x = gw_xml_begin("AccessControlPolicy");
     write_owner(x, "Owner");
     gw_xml_open(x, "AccessControlList");
@@ -436,6 +433,16 @@ static void bucket_acl(gw_request_t *r)
     size_t len;
     char *xml = gw_xml_finish(x, &len);
     gw_respond_xml(r, 200, xml, len);
+}
+
+static void bucket_acl(gw_request_t *r)
+{
+    aug_err_t err;
+    if (backend_bucket_stat(r->gw->backend, r->bucket, NULL, &err) != 0) {
+        gw_respond_backend_error(r, &err);
+        return;
+    }
+    gw_respond_owner_acl(r);
 }
 
 /* Configuration sub-resources augur keeps no configuration for: answer as S3 does for a

@@ -613,23 +613,7 @@ static void object_acl(gw_request_t *r)
         return;
     }
     backend_manifest_free(m);
-    gw_xml_t *x = gw_xml_begin("AccessControlPolicy");
-    gw_xml_open(x, "Owner");
-    gw_xml_text(x, "ID", "augur");
-    gw_xml_text(x, "DisplayName", "augur");
-    gw_xml_close(x);
-    gw_xml_open(x, "AccessControlList");
-    gw_xml_open(x, "Grant");
-    gw_xml_open(x, "Grantee");
-    gw_xml_text(x, "ID", "augur");
-    gw_xml_text(x, "DisplayName", "augur");
-    gw_xml_close(x);
-    gw_xml_text(x, "Permission", "FULL_CONTROL");
-    gw_xml_close(x);
-    gw_xml_close(x);
-    size_t len;
-    char *xml = gw_xml_finish(x, &len);
-    gw_respond_xml(r, 200, xml, len);
+    gw_respond_owner_acl(r);
 }
 
 static int check_key(gw_request_t *r)
