@@ -53,6 +53,7 @@ CMD_OBJ      := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRC))
 CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
 .PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz e2e-tests \
+        deb rpm check-packaging deps-packaging \
         check-fuse \
         deps-node \
         fuzz-short
@@ -162,6 +163,7 @@ test: deps-test
 	$(MAKE) check-cli
 	$(MAKE) check-fuse
 	$(MAKE) e2e-tests
+	$(MAKE) check-packaging
 	$(MAKE) fuzz-short
 
 # ---- benchmarks ----------------------------------------------------------------------------
@@ -179,6 +181,28 @@ bench: deps
 	fi
 	$(MAKE) all $(BENCH_BINS)
 	bash tests/bench/run_bench.sh
+
+# ---- packages ------------------------------------------------------------------------------
+PKG_TOOLS := dpkg-dev binutils lintian rpm
+
+deps-packaging:
+	@missing=""; for p in $(PKG_TOOLS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
+	fi
+
+deb: all deps-packaging
+	bash packaging/build-deb.sh
+
+rpm: all deps-packaging
+	bash packaging/build-rpm.sh
+
+# Installs the .deb on this machine, checks it, and purges it again.
+check-packaging: all deps-packaging
+	bash tests/packaging/run_packaging_tests.sh
 
 # ---- run, install, clean -------------------------------------------------------------------
 run: deps
