@@ -18,7 +18,7 @@ BUILD_PKGS := gcc make pkg-config libisal-dev libinih-dev libssl-dev libzstd-dev
               libcunit1-dev libmicrohttpd-dev libxml2-dev libhiredis-dev libfuse3-dev fuse3 \
               libsystemd-dev
 TEST_PKGS  := python3 xxd clang libclang-rt-14-dev redis-server python3-pytest python3-boto3 \
-              python3-requests awscli s3cmd libs3-2 fuse3 attr
+              python3-requests awscli s3cmd libs3-2 fuse3 attr prometheus
 
 PKGS := inih libisal openssl libzstd libmicrohttpd libxml-2.0 hiredis fuse3 libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -137,11 +137,14 @@ fuzz:
 	$(MAKE) fuzz-short FUZZ_SECONDS=900
 
 # End to end: real augurd processes, real Redis, real S3 clients.
-e2e-tests: $(ASAN)/augurd deps-node
+e2e-tests: $(ASAN)/augurd $(ASAN)/augur deps-node
 	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
 		bash tests/cache/run_e2e.sh
 	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
 		bash tests/gateway/run_e2e.sh
+	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_BIN=$(CURDIR)/$(ASAN)/augur \
+	AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/admin
 
 # Node.js for the AWS SDK for JavaScript v3 test: Debian's packages only when none is there
 # (a NodeSource nodejs already brings npm), then the pinned SDK from the npm registry.

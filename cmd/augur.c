@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  stat BUCKET/KEY                show a key's attributes and layout\n"
     "  rm BUCKET/KEY                  delete a key\n"
     "  heal [--verbose]               restore full redundancy of every object\n"
+    "  status [--json]                ask the running augurd for nodes, cache and prefetch\n"
     "  mount MOUNTPOINT [-o OPTS] [-f] mount the buckets as a filesystem\n"
     "  umount MOUNTPOINT              flush staged writes and unmount\n"
     "  trace replay ...               replay a cache trace (augur trace replay --help)\n"
@@ -370,12 +371,14 @@ int main(int argc, char **argv)
     const verb_t *verb = NULL;
     for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
         if (strcmp(verbs[v].name, argv[i]) == 0) verb = &verbs[v];
-    if (!verb) return usage_error("unknown command '%s'", argv[i]);
+    if (!verb && strcmp(argv[i], "status") != 0)
+        return usage_error("unknown command '%s'", argv[i]);
 
     aug_config_t cfg;
     aug_err_t err;
     aug_config_defaults(&cfg);
     if (aug_config_load(&cfg, conf ? conf : DEFAULT_CONF, &err) != 0) return fail(&err);
+    if (strcmp(argv[i], "status") == 0) return cmd_status_main(&cfg, argc - i, argv + i);
     backend_t *b;
     if (backend_open(&cfg, &b, &err) != 0) return fail(&err);
     int status = verb->run(b, argc - i, argv + i);

@@ -19,6 +19,7 @@
 #define DEFAULT_CONF "/etc/augur/augur.conf"
 
 static volatile sig_atomic_t stop_requested;
+static admin_heal_stats_t heal_stats; /* for /metrics */
 static volatile sig_atomic_t reload_requested;
 
 static void on_signal(int sig)
@@ -76,6 +77,9 @@ static void scrub_once(backend_t *b)
     aug_err_t err;
     aug_err_clear(&err);
     int rc = backend_heal(b, log_repair, NULL, &st, &err);
+    atomic_fetch_add(&heal_stats.runs, 1);
+    atomic_fetch_add(&heal_stats.shards_repaired, st.shards_repaired);
+    atomic_fetch_add(&heal_stats.manifests_repaired, st.manifests_repaired);
     aug_info("scrub: checked %llu objects, repaired %llu manifest copies and %llu shards, "
              "removed %llu unreferenced chunks",
              (unsigned long long)st.objects_checked, (unsigned long long)st.manifests_repaired,
@@ -160,12 +164,21 @@ int main(int argc, char **argv)
         backend_close(b);
         return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
     }
+    admin_t *admin = NULL;
+    if (cfg.admin.listen[0] && admin_start(&cfg, cache, gw, &heal_stats, &admin, &err) != 0) {
+        fprintf(stderr, "augurd: %s\n", err.msg);
+        gateway_stop(gw);
+        cache_close(cache);
+        backend_close(b);
+        return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
+    }
     augfs_t *mnt = NULL;
     if (cfg.fuse.mountpoint[0] &&
         (augfs_mount(cache, &cfg, cfg.fuse.mountpoint, NULL, &mnt, &err) != 0 ||
          augfs_start(mnt, wake_on_unmount, NULL, &err) != 0)) {
         fprintf(stderr, "augurd: %s\n", err.msg);
         if (mnt) augfs_stop(mnt);
+        admin_stop(admin);
         gateway_stop(gw);
         cache_close(cache);
         backend_close(b);
@@ -204,6 +217,7 @@ int main(int argc, char **argv)
     }
     sd_notify(0, "STOPPING=1");
     aug_log(AUG_LOG_INFO, "augurd stopping");
+    admin_stop(admin);
     gateway_stop(gw);
     /* staged writes are uploaded before the cache and backend go away */
     if (mnt && augfs_stop(mnt) > 0)

@@ -9,6 +9,10 @@ enum {
     CMD_EXIT_USAGE = 2, /* bad command line or configuration */
 };
 
+struct aug_config;
+/* `augur status [--json]`: argv[0] is "status"; asks the admin endpoint of cfg. */
+int cmd_status_main(const struct aug_config *cfg, int argc, char **argv);
+
 /* `augur trace ...`: argv[0] is "trace". Returns an exit status. */
 int cmd_trace_main(int argc, char **argv);
 

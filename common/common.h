@@ -126,6 +126,10 @@ typedef struct aug_config {
         char password_file[PATH_MAX]; /* file holding the password (readable by us only) */
     } redis;
     struct {
+        char listen[128];            /* admin endpoint HOST:PORT; "" disables it */
+        char token_file[PATH_MAX];   /* the bearer token (file readable by augur only) */
+    } admin;
+    struct {
         char mountpoint[PATH_MAX];  /* where augurd mounts the buckets; "" = no mount */
         int allow_other;            /* 1: users other than the mounting one may use it */
         uint64_t attr_timeout_ms;   /* how long the kernel trusts attributes it was given */

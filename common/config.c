@@ -76,6 +76,8 @@ static const config_key_t config_keys[] = {
     {"cache", "readahead_max", KEY_SIZE, FIELD(cache.readahead_max), 0, 0},
     {"redis", "url", KEY_STRING, FIELD(redis.url), 0, 512},
     {"redis", "password_file", KEY_PATH, FIELD(redis.password_file), 0, 0},
+    {"admin", "listen", KEY_STRING, FIELD(admin.listen), 0, 128},
+    {"admin", "token_file", KEY_PATH, FIELD(admin.token_file), 0, 0},
     {"fuse", "mountpoint", KEY_PATH, FIELD(fuse.mountpoint), 0, 0},
     {"fuse", "allow_other", KEY_BOOL, FIELD(fuse.allow_other), 0, 0},
     {"fuse", "attr_timeout", KEY_DURATION, FIELD(fuse.attr_timeout_ms), 0, 0},

@@ -14,6 +14,9 @@ if [ ! -s "$creds" ]; then
         "$(head -c 30 /dev/urandom | base64 | tr -d '/+=' | head -c 40)" > "$creds" )
 fi
 chmod 600 "$creds"
+token="$var/admin-token"
+[ -s "$token" ] || ( umask 077; head -c 30 /dev/urandom | base64 | tr -d '/+=' > "$token" )
+chmod 600 "$token"
 read -r access_key secret_key < "$creds"
 cat > "$conf" <<CONF
 # written by make run; edit etc/augur.conf for the documented sample
@@ -36,6 +39,10 @@ credentials = $creds
 dir = $var/cache
 ssd_size = 1G
 ssd_min_free = 256M
+
+[admin]
+listen = 127.0.0.1:9001
+token_file = $token
 
 [fuse]
 mountpoint = $top/mnt
@@ -62,6 +69,8 @@ or with the augur command line, straight on the nodes:
   rm -rf $var/node3 && mkdir $var/node3     # lose a disk...
   $top/build/augur get demo/os-release -    # ...still readable
   $top/build/augur heal                     # ...and back to full redundancy
+  $top/build/augur status                   # nodes, cache tiers, prefetch
+  curl -H "Authorization: Bearer \$(cat $token)" http://127.0.0.1:9001/metrics
 
 Ctrl-C stops augurd (staged writes are uploaded and the mount is unmounted first).
 

@@ -6,6 +6,8 @@
 #include "gateway.h"
 
 #include <microhttpd.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 
@@ -18,6 +20,19 @@
 typedef struct gw_request gw_request_t;
 struct auth_creds;
 
+/* Request counters for /metrics: method x resource kind x status class, latency histogram. */
+#define GW_METHODS 6 /* GET HEAD PUT POST DELETE other */
+#define GW_KINDS 3   /* service, bucket, object */
+#define GW_CLASSES 5 /* 1xx..5xx */
+#define GW_LAT_BUCKETS 14
+enum { GW_KIND_SERVICE = 0, GW_KIND_BUCKET = 1, GW_KIND_OBJECT = 2 };
+typedef struct gw_stats {
+    _Atomic uint64_t requests[GW_METHODS][GW_KINDS][GW_CLASSES];
+    _Atomic uint64_t latency[GW_METHODS][GW_LAT_BUCKETS + 1];
+    _Atomic uint64_t latency_sum_us[GW_METHODS];
+    _Atomic uint64_t bytes_in, bytes_out;
+} gw_stats_t;
+
 struct gateway {
     cache_t *cache;
     backend_t *backend; /* the cache's, for buckets and uploads */
@@ -27,7 +42,13 @@ struct gateway {
     int port;
     char public_read[32][BACKEND_BUCKET_MAX + 1];
     int n_public;
+    gw_stats_t stats;
 };
+
+/* Count one finished request (admin.c). */
+void gw_stats_count(gateway_t *gw, const char *method, int kind, int status, int64_t ns);
+/* Parse "HOST:PORT" or "[V6]:PORT" (server.c). AUG_ECONFIG with a reason. */
+int gw_parse_listen(const char *spec, struct sockaddr_storage *ss, aug_err_t *err);
 
 typedef struct gw_param {
     char *name;

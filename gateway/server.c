@@ -294,6 +294,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     double ms = (double)(aug_mono_ns() - r->start_ns) / 1e6;
     const char *why = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)";
+    if (r->started) {
+        int kind = !r->bucket[0] ? GW_KIND_SERVICE : r->key ? GW_KIND_OBJECT : GW_KIND_BUCKET;
+        gw_stats_count(r->gw, r->method, kind, r->status, aug_mono_ns() - r->start_ns);
+        atomic_fetch_add(&r->gw->stats.bytes_in, r->bytes_in);
+        atomic_fetch_add(&r->gw->stats.bytes_out, r->bytes_out);
+    }
     /* the path only: a presigned query string carries a signature */
     aug_log_access("%s %s %s %d in=%llu out=%llu %.1fms key=%s%s", r->request_id, r->method,
                    r->raw_path ? r->raw_path : "?", r->status, (unsigned long long)r->bytes_in,
@@ -331,7 +337,7 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 }
 
 /* Parse "HOST:PORT" or "[V6]:PORT" into a socket address. */
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, aug_err_t *err)
+int gw_parse_listen(const char *spec, struct sockaddr_storage *ss, aug_err_t *err)
 {
     char host[128];
     const char *colon = strrchr(spec, ':');
@@ -381,7 +387,7 @@ static void load_public_buckets(gateway_t *gw)
 int gateway_start(const aug_config_t *cfg, cache_t *c, gateway_t **out, aug_err_t *err)
 {
     struct sockaddr_storage addr;
-    int rc = parse_listen(cfg->gateway.listen, &addr, err);
+    int rc = gw_parse_listen(cfg->gateway.listen, &addr, err);
     if (rc != 0) return rc;
     gateway_t *gw = calloc(1, sizeof(*gw));
     if (!gw) return aug_err_set(err, AUG_ENOMEM, "out of memory");
