@@ -71,6 +71,10 @@ int backend_node_status(backend_t *b, int i, backend_node_status_t *st)
     backend_note_node(b, i, h.up ? 0 : AUG_EIO);
     if (h.up) atomic_store(&b->node_down[i], 0);
     st->up = h.up;
+    st->ops = atomic_load(&b->node_ops[i]);
+    st->errors = atomic_load(&b->node_errors[i]);
+    st->timed_ops = atomic_load(&b->node_timed[i]);
+    st->time_us = atomic_load(&b->node_time_us[i]);
     st->total_bytes = h.total_bytes;
     st->free_bytes = h.free_bytes;
     snprintf(st->reason, sizeof(st->reason), "%s", h.reason);

@@ -254,6 +254,8 @@ typedef struct backend_node_status {
     int up;
     uint64_t total_bytes, free_bytes;
     char reason[128]; /* why it is down, "" when up */
+    uint64_t ops, errors;        /* node operations since open, and those that failed */
+    uint64_t timed_ops, time_us; /* timed reads: count and total time (mean latency) */
 } backend_node_status_t;
 
 int backend_node_count(const backend_t *b);

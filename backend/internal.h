@@ -77,6 +77,8 @@ struct backend {
     node_t *nodes[AUG_MAX_NODES];
     _Atomic int node_down[AUG_MAX_NODES]; /* last known state, refreshed on use */
     _Atomic int64_t node_down_since[AUG_MAX_NODES];
+    _Atomic uint64_t node_ops[AUG_MAX_NODES], node_errors[AUG_MAX_NODES];
+    _Atomic uint64_t node_timed[AUG_MAX_NODES], node_time_us[AUG_MAX_NODES];
 };
 
 /* ---- manifest.c ------------------------------------------------------------------------ */
@@ -190,8 +192,10 @@ int compose_into_record(backend_t *b, const char *record, const char *bucket, co
 int object_read(backend_t *b, const backend_object_t *o, uint64_t off, uint64_t len,
                 backend_sink_fn sink, void *arg, int rebuild, int *repaired, aug_err_t *err);
 
-/* Mark node i down or up after an operation. */
+/* Mark node i down or up after an operation (and count it). */
 void backend_note_node(backend_t *b, int i, int rc);
+/* The same for a timed operation that started at start_ns (monotonic). */
+void backend_note_node_timed(backend_t *b, int i, int rc, int64_t start_ns);
 int backend_node_usable(backend_t *b, int i);
 
 #endif

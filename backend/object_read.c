@@ -82,11 +82,12 @@ static void slot_read_stripe(reader_t *r, int i, uint64_t st, uint32_t len)
     if (s->state != SLOT_OK) return;
     node_t *nd = r->b->nodes[s->node];
     size_t got = 0;
+    int64_t t0 = aug_mono_ns();
     int rc = s->blob ? nd->ops->read_blob(s->blob, chunk_offset(r->o, st), s->buf,
                                           len + SHARD_CRC_LEN, &got)
                      : nd->ops->get(nd, r->names[i], chunk_offset(r->o, st), s->buf,
                                     len + SHARD_CRC_LEN, &got);
-    backend_note_node(r->b, s->node, rc);
+    backend_note_node_timed(r->b, s->node, rc, t0);
     if (rc == AUG_EIO) {
         s->state = SLOT_DOWN;
         return;

@@ -8,8 +8,17 @@
 /* A node that failed is skipped for this long before it is tried again. */
 #define NODE_RETRY_NS (2LL * 1000000000LL)
 
+void backend_note_node_timed(backend_t *b, int i, int rc, int64_t start_ns)
+{
+    atomic_fetch_add(&b->node_timed[i], 1);
+    atomic_fetch_add(&b->node_time_us[i], (uint64_t)((aug_mono_ns() - start_ns) / 1000));
+    backend_note_node(b, i, rc);
+}
+
 void backend_note_node(backend_t *b, int i, int rc)
 {
+    atomic_fetch_add(&b->node_ops[i], 1);
+    if (rc == AUG_EIO || rc == AUG_ECORRUPT) atomic_fetch_add(&b->node_errors[i], 1);
     if (rc == AUG_EIO) {
         if (atomic_exchange(&b->node_down[i], 1) == 0)
             aug_warn("node %s is unreachable; continuing without it", b->nodes[i]->spec);
@@ -37,8 +46,9 @@ int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *s
         if (!backend_node_usable(b, i)) continue;
         void *buf = NULL;
         size_t len = 0;
+        int64_t t0 = aug_mono_ns();
         int rc = node_get_all(b->nodes[i], name, MANIFEST_MAX, &buf, &len);
-        backend_note_node(b, i, rc);
+        backend_note_node_timed(b, i, rc, t0);
         if (rc == AUG_EIO || rc == AUG_ENOMEM || rc == AUG_EINVAL) continue;
         answered++;
         if (rc == AUG_ENOENT) {

@@ -116,6 +116,24 @@ static void node_metrics(FILE *f, backend_t *b)
     for (int i = 0; i < n; i++)
         fprintf(f, "augur_node_free_bytes{node=\"%s\"} %llu\n", ns[i].spec,
                 (unsigned long long)ns[i].free_bytes);
+    fprintf(f, "# HELP augur_node_operations_total Operations sent to a backend node.\n"
+               "# TYPE augur_node_operations_total counter\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "augur_node_operations_total{node=\"%s\"} %llu\n", ns[i].spec,
+                (unsigned long long)ns[i].ops);
+    fprintf(f, "# HELP augur_node_errors_total Node operations that failed (I/O, checksum).\n"
+               "# TYPE augur_node_errors_total counter\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "augur_node_errors_total{node=\"%s\"} %llu\n", ns[i].spec,
+                (unsigned long long)ns[i].errors);
+    fprintf(f, "# HELP augur_node_read_seconds Time of reads from a backend node.\n"
+               "# TYPE augur_node_read_seconds summary\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f,
+                "augur_node_read_seconds_sum{node=\"%s\"} %.6f\n"
+                "augur_node_read_seconds_count{node=\"%s\"} %llu\n",
+                ns[i].spec, (double)ns[i].time_us / 1e6, ns[i].spec,
+                (unsigned long long)ns[i].timed_ops);
     free(ns);
 }
 
@@ -178,6 +196,24 @@ static void heal_metrics(FILE *f, const admin_heal_stats_t *h)
             (unsigned long long)atomic_load(&h->manifests_repaired));
 }
 
+/* Multipart uploads in progress in every bucket (a walk: /status is asked for rarely). */
+static size_t open_uploads(backend_t *b)
+{
+    backend_bucket_info_t *buckets;
+    size_t n, total = 0;
+    if (backend_bucket_list(b, &buckets, &n, NULL) != 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        backend_upload_info_t *ups;
+        size_t k;
+        if (backend_upload_list(b, buckets[i].name, &ups, &k, NULL) == 0) {
+            total += k;
+            backend_upload_list_free(ups, k);
+        }
+    }
+    free(buckets);
+    return total;
+}
+
 static double ratio(uint64_t hits, uint64_t misses)
 {
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
@@ -195,14 +231,19 @@ static void status_doc(FILE *f, struct admin *a, int json)
     for (int i = 0; i < n; i++) {
         backend_node_status_t ns;
         backend_node_status(b, i, &ns);
+        double ms = ns.timed_ops ? (double)ns.time_us / 1000.0 / (double)ns.timed_ops : 0.0;
         if (json)
-            fprintf(f, "%s{\"node\":\"%s\",\"up\":%s,\"total_bytes\":%llu,\"free_bytes\":%llu}",
+            fprintf(f,
+                    "%s{\"node\":\"%s\",\"up\":%s,\"total_bytes\":%llu,\"free_bytes\":%llu,"
+                    "\"operations\":%llu,\"errors\":%llu,\"mean_read_ms\":%.3f}",
                     i ? "," : "", ns.spec, ns.up ? "true" : "false",
-                    (unsigned long long)ns.total_bytes, (unsigned long long)ns.free_bytes);
+                    (unsigned long long)ns.total_bytes, (unsigned long long)ns.free_bytes,
+                    (unsigned long long)ns.ops, (unsigned long long)ns.errors, ms);
         else
-            fprintf(f, "  %-40s %-4s %10.1f GiB free of %.1f GiB%s%s\n", ns.spec,
-                    ns.up ? "up" : "DOWN", (double)ns.free_bytes / (1 << 30),
-                    (double)ns.total_bytes / (1 << 30), ns.up ? "" : "  ", ns.reason);
+            fprintf(f, "  %-40s %-4s %8.1f GiB free of %.1f GiB  read %.2f ms  %llu errors%s%s\n",
+                    ns.spec, ns.up ? "up" : "DOWN", (double)ns.free_bytes / (1 << 30),
+                    (double)ns.total_bytes / (1 << 30), ms, (unsigned long long)ns.errors,
+                    ns.up ? "" : "  ", ns.reason);
     }
     const struct {
         const char *name;
@@ -227,18 +268,21 @@ static void status_doc(FILE *f, struct admin *a, int json)
                     ratio(t->hits, t->misses));
     }
     double useful = st.prefetch_issued ? (double)st.prefetch_used / (double)st.prefetch_issued : 0;
+    size_t uploads = open_uploads(b);
     if (json)
         fprintf(f,
                 "},\"redis_up\":%s,\"prefetch\":{\"issued\":%llu,\"used\":%llu,\"wasted\":%llu,"
-                "\"usefulness\":%.4f}}\n",
+                "\"usefulness\":%.4f},\"open_uploads\":%zu}\n",
                 st.redis_up ? "true" : "false", (unsigned long long)st.prefetch_issued,
                 (unsigned long long)st.prefetch_used, (unsigned long long)st.prefetch_wasted,
-                useful);
+                useful, uploads);
     else
-        fprintf(f, "  redis %s\n\nprefetch: %llu issued, %llu used, %llu wasted (usefulness %.3f)\n",
+        fprintf(f,
+                "  redis %s\n\nprefetch: %llu issued, %llu used, %llu wasted (usefulness %.3f)\n"
+                "multipart uploads in progress: %zu\n",
                 st.redis_up ? "connected" : "not connected", (unsigned long long)st.prefetch_issued,
                 (unsigned long long)st.prefetch_used, (unsigned long long)st.prefetch_wasted,
-                useful);
+                useful, uploads);
 }
 
 /* ---- HTTP -------------------------------------------------------------------------------- */

@@ -87,6 +87,9 @@ def test_metrics_count_traffic_and_pass_promtool(daemon):
     assert 'augur_node_up{node="dir:' in text
     assert "augur_cache_hits_total{tier=\"ram\"}" in text
     assert "augur_s3_request_duration_seconds_bucket" in text
+    assert 'augur_node_operations_total{node="dir:' in text
+    assert 'augur_node_errors_total{node="dir:' in text
+    assert 'augur_node_read_seconds_count{node="dir:' in text
     check = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                            capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -110,6 +113,8 @@ def test_augur_status_prints_nodes_and_tiers(daemon):
     doc = json.loads(js.stdout)
     assert len(doc["nodes"]) == 6 and all(n["up"] for n in doc["nodes"])
     assert set(doc["cache"]) == {"ram", "redis", "ssd"}
+    assert doc["open_uploads"] == 0
+    assert all("mean_read_ms" in n and n["errors"] == 0 for n in doc["nodes"])
 
 
 def test_augur_status_fails_clearly_when_augurd_is_not_there(daemon, tmp_path):
