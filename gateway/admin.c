@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,31 +61,31 @@ static void cache_metrics(FILE *f, cache_t *c)
         const char *name;
         const cache_tier_stats_t *t;
     } tiers[] = {{"ram", &st.ram}, {"redis", &st.redis}, {"ssd", &st.ssd}};
-    fprintf(f, "# HELP augur_cache_hits_total Block lookups answered by a cache tier.\n"
-               "# TYPE augur_cache_hits_total counter\n");
-    for (int i = 0; i < 3; i++)
-        fprintf(f, "augur_cache_hits_total{tier=\"%s\"} %llu\n", tiers[i].name,
-                (unsigned long long)tiers[i].t->hits);
-    fprintf(f, "# HELP augur_cache_misses_total Block lookups a cache tier could not answer.\n"
-               "# TYPE augur_cache_misses_total counter\n");
-    for (int i = 0; i < 3; i++)
-        fprintf(f, "augur_cache_misses_total{tier=\"%s\"} %llu\n", tiers[i].name,
-                (unsigned long long)tiers[i].t->misses);
-    fprintf(f, "# HELP augur_cache_evictions_total Blocks evicted to stay within a budget.\n"
-               "# TYPE augur_cache_evictions_total counter\n");
-    for (int i = 0; i < 3; i++)
-        fprintf(f, "augur_cache_evictions_total{tier=\"%s\"} %llu\n", tiers[i].name,
-                (unsigned long long)tiers[i].t->evictions);
-    fprintf(f, "# HELP augur_cache_used_bytes Bytes held by a cache tier.\n"
-               "# TYPE augur_cache_used_bytes gauge\n");
-    for (int i = 0; i < 3; i++)
-        fprintf(f, "augur_cache_used_bytes{tier=\"%s\"} %llu\n", tiers[i].name,
-                (unsigned long long)tiers[i].t->used_bytes);
-    fprintf(f, "# HELP augur_cache_capacity_bytes Budget of a cache tier.\n"
-               "# TYPE augur_cache_capacity_bytes gauge\n");
-    for (int i = 0; i < 3; i++)
-        fprintf(f, "augur_cache_capacity_bytes{tier=\"%s\"} %llu\n", tiers[i].name,
-                (unsigned long long)tiers[i].t->capacity_bytes);
+    /* one family per figure, one sample per tier */
+    static const struct {
+        const char *name, *help, *type;
+        size_t offset;
+    } families[] = {
+        {"augur_cache_hits_total", "Block lookups answered by a cache tier.", "counter",
+         offsetof(cache_tier_stats_t, hits)},
+        {"augur_cache_misses_total", "Block lookups a cache tier could not answer.", "counter",
+         offsetof(cache_tier_stats_t, misses)},
+        {"augur_cache_evictions_total", "Blocks evicted to stay within a budget.", "counter",
+         offsetof(cache_tier_stats_t, evictions)},
+        {"augur_cache_used_bytes", "Bytes held by a cache tier.", "gauge",
+         offsetof(cache_tier_stats_t, used_bytes)},
+        {"augur_cache_capacity_bytes", "Budget of a cache tier.", "gauge",
+         offsetof(cache_tier_stats_t, capacity_bytes)},
+    };
+    for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", families[k].name, families[k].help,
+                families[k].name, families[k].type);
+        for (int i = 0; i < 3; i++) {
+            uint64_t v = *(const uint64_t *)((const char *)tiers[i].t + families[k].offset);
+            fprintf(f, "%s{tier=\"%s\"} %llu\n", families[k].name, tiers[i].name,
+                    (unsigned long long)v);
+        }
+    }
     fprintf(f,
             "# HELP augur_backend_block_reads_total Blocks read from the backend.\n"
             "# TYPE augur_backend_block_reads_total counter\n"
