@@ -82,3 +82,18 @@ uint64_t *block_map_hashes(const block_map_t *m, size_t *n)
     *n = k;
     return out;
 }
+
+void block_map_replay(block_map_t *m, policy_t *p,
+                      uint64_t (*size_of)(const block_map_entry_t *e),
+                      void (*drop)(void *tier, uint64_t hash), void *tier)
+{
+    size_t n;
+    uint64_t *hashes = block_map_hashes(m, &n);
+    if (!hashes) return;
+    for (size_t i = 0; i < n; i++)
+        policy_access(p, hashes[i], size_of(block_map_find(m, hashes[i], NULL)));
+    /* dropped after, not during, the replay: the map must not change under it */
+    for (size_t i = 0; i < n; i++)
+        if (!policy_contains(p, hashes[i])) drop(tier, hashes[i]);
+    free(hashes);
+}

@@ -163,6 +163,9 @@ void policy_node_admit(policy_t *p, policy_node_t *n);
 /* Mark resident n evicted: uncount it, count an eviction and call the hook. The caller then
  * frees n or keeps it as a ghost. */
 void policy_node_evicted(policy_t *p, policy_node_t *n);
+/* A miss on a single-list policy (lru, fifo): evict from the tail of l until size more
+ * bytes fit, then admit key at the head. 0 or AUG_ENOMEM. */
+int policy_list_miss(policy_t *p, policy_list_t *l, uint64_t key, uint64_t size);
 
 /* Insert n at the head of l. */
 static inline void policy_list_push(policy_list_t *l, policy_node_t *n)

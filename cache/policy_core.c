@@ -265,3 +265,19 @@ void policy_node_evicted(policy_t *p, policy_node_t *n)
     p->evictions++;
     if (p->on_evict) p->on_evict(p->evict_arg, n->key, n->size);
 }
+
+int policy_list_miss(policy_t *p, policy_list_t *l, uint64_t key, uint64_t size)
+{
+    if (size > p->capacity) return 0;
+    while (p->used + size > p->capacity) {
+        policy_node_t *victim = l->tail;
+        policy_list_unlink(l, victim);
+        policy_node_evicted(p, victim);
+        policy_node_free(p, victim);
+    }
+    policy_node_t *n = policy_node_new(p, key, size);
+    if (!n) return AUG_ENOMEM;
+    policy_list_push(l, n);
+    policy_node_admit(p, n);
+    return 0;
+}

@@ -26,20 +26,8 @@ static void fifo_hit(policy_t *p, policy_node_t *n)
 /* Evict the oldest admissions until size more bytes fit, then admit key at the head. */
 static int fifo_miss(policy_t *p, uint64_t key, uint64_t size, policy_node_t *ghost)
 {
-    policy_list_t *l = p->impl;
     (void)ghost; /* FIFO keeps no ghosts */
-    if (size > p->capacity) return 0;
-    while (p->used + size > p->capacity) {
-        policy_node_t *victim = l->tail;
-        policy_list_unlink(l, victim);
-        policy_node_evicted(p, victim);
-        policy_node_free(p, victim);
-    }
-    policy_node_t *n = policy_node_new(p, key, size);
-    if (!n) return AUG_ENOMEM;
-    policy_list_push(l, n);
-    policy_node_admit(p, n);
-    return 0;
+    return policy_list_miss(p, p->impl, key, size);
 }
 
 /* Take n off the list. */

@@ -54,19 +54,14 @@ static void on_evict(void *arg, uint64_t key, uint64_t size)
     drop_hash(arg, key);
 }
 
-/* Replay what is resident into policy p and drop whatever it declines to hold. */
-static void replay_into(ram_tier_t *t, policy_t *p)
+static uint64_t entry_size(const block_map_entry_t *e)
 {
-    size_t n;
-    uint64_t *hashes = block_map_hashes(&t->map, &n);
-    if (!hashes) return;
-    for (size_t i = 0; i < n; i++) {
-        ram_entry_t *e = (ram_entry_t *)block_map_find(&t->map, hashes[i], NULL);
-        policy_access(p, hashes[i], e->buf->len);
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!policy_contains(p, hashes[i])) drop_hash(t, hashes[i]);
-    free(hashes);
+    return ((const ram_entry_t *)e)->buf->len;
+}
+
+static void drop_in_tier(void *tier, uint64_t hash)
+{
+    drop_hash(tier, hash);
 }
 
 int ram_tier_open(uint64_t size, const char *policy, ram_tier_t **out, aug_err_t *err)
@@ -164,8 +159,7 @@ void ram_tier_resize(ram_tier_t *t, uint64_t size, const char *policy)
     pthread_mutex_lock(&t->mu);
     policy_destroy(t->policy);
     t->policy = p;
-    /* no hook while replaying: entries are dropped after, not under the iteration */
-    replay_into(t, p);
+    block_map_replay(&t->map, p, entry_size, drop_in_tier, t);
     policy_set_evict_hook(p, on_evict, t);
     pthread_mutex_unlock(&t->mu);
 }

@@ -57,6 +57,16 @@ static void drop_hash(ssd_tier_t *t, uint64_t hash)
     free(e);
 }
 
+static uint64_t entry_size(const block_map_entry_t *e)
+{
+    return ((const ssd_entry_t *)e)->len;
+}
+
+static void drop_in_tier(void *tier, uint64_t hash)
+{
+    drop_hash(tier, hash);
+}
+
 static void on_evict(void *arg, uint64_t key, uint64_t size)
 {
     (void)size;
@@ -291,16 +301,8 @@ void ssd_tier_resize(ssd_tier_t *t, uint64_t size, const char *policy)
     pthread_mutex_lock(&t->mu);
     policy_destroy(t->policy);
     t->policy = p;
-    /* replay the index into the new policy, then drop (and delete) what it will not hold */
-    size_t n;
-    uint64_t *hashes = block_map_hashes(&t->map, &n);
-    for (size_t i = 0; hashes && i < n; i++) {
-        ssd_entry_t *e = (ssd_entry_t *)block_map_find(&t->map, hashes[i], NULL);
-        policy_access(p, hashes[i], e->len);
-    }
-    for (size_t i = 0; hashes && i < n; i++)
-        if (!policy_contains(p, hashes[i])) drop_hash(t, hashes[i]);
-    free(hashes);
+    /* what the new policy will not hold is dropped and its file deleted */
+    block_map_replay(&t->map, p, entry_size, drop_in_tier, t);
     policy_set_evict_hook(p, on_evict, t);
     pthread_mutex_unlock(&t->mu);
 }

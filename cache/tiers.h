@@ -61,6 +61,11 @@ void block_map_insert(block_map_t *m, block_map_entry_t *e, const block_key_t *k
 block_map_entry_t *block_map_remove(block_map_t *m, uint64_t hash);
 /* Every entry's hash in a malloc'd array (for passes that remove entries). */
 uint64_t *block_map_hashes(const block_map_t *m, size_t *n);
+/* Replay every entry (its size from size_of) into policy p, then call drop(tier, hash) for
+ * each entry p declined to hold. p must have no eviction hook while this runs. */
+void block_map_replay(block_map_t *m, policy_t *p,
+                      uint64_t (*size_of)(const block_map_entry_t *e),
+                      void (*drop)(void *tier, uint64_t hash), void *tier);
 
 /* ---- tier_ram.c -------------------------------------------------------------------------- */
 
