@@ -36,7 +36,7 @@ LDLIBS  := $(PKG_LIBS) -pthread -lm
 
 # Library code: every .c in the component folders (each folder's own files; dependencies point
 # one way, cmd -> fuse, gateway -> cache -> predictor, backend -> common).
-LIB_DIRS := common backend cache gateway fuse
+LIB_DIRS := common backend predictor cache gateway fuse
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CMD_SRC  := $(filter-out cmd/augur.c cmd/augurd.c,$(wildcard cmd/*.c))
 

@@ -53,6 +53,11 @@ void policy_destroy(policy_t *p);
  * then counts as a miss that was not admitted; the policy stays consistent). */
 int policy_access(policy_t *p, uint64_t key, uint64_t size);
 
+/* Admit key of size bytes as a prefetch would: no request is counted and a resident key is
+ * left as it is (no hit is recorded). Evicts as a miss does. Returns 1 if admitted, 0 if it
+ * was resident already or the policy declined it, or AUG_ENOMEM. */
+int policy_insert(policy_t *p, uint64_t key, uint64_t size);
+
 /* Drop key (resident or remembered as a ghost) without counting an eviction or calling the
  * hook, e.g. because the object was deleted. Returns 0, or AUG_ENOENT if it was not
  * resident. */

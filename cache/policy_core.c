@@ -140,6 +140,18 @@ int policy_access(policy_t *p, uint64_t key, uint64_t size)
     return rc < 0 ? rc : POLICY_MISS;
 }
 
+/* Admit key unless resident, without counting a request: a prefetch. Returns 1 if it was
+ * admitted, 0 if it was resident already or declined, or AUG_ENOMEM. */
+int policy_insert(policy_t *p, uint64_t key, uint64_t size)
+{
+    policy_node_t *n = policy_table_find(p, key);
+    if (n && !n->ghost) return 0;
+    int rc = p->ops->miss(p, key, size, n);
+    assert(p->used <= p->capacity);
+    if (rc < 0) return rc;
+    return policy_contains(p, key) ? 1 : 0;
+}
+
 /* Forget key whether resident or ghost; 0 if it was resident, else AUG_ENOENT. */
 int policy_remove(policy_t *p, uint64_t key)
 {

@@ -59,6 +59,12 @@ typedef struct trace_result {
     uint64_t miss_bytes; /* requested by misses */
     uint64_t evictions;
     double seconds; /* wall time of the replay loop alone */
+    /* "learned" only */
+    uint64_t prefetches;          /* keys prefetched */
+    uint64_t prefetch_bytes;      /* bytes fetched by prefetches */
+    uint64_t prefetch_used_bytes; /* of those, bytes a later request hit before eviction */
+    uint64_t predictor_cpu_ns;    /* CPU time spent in the predictor */
+    uint64_t guesses, guesses_right;
 } trace_result_t;
 
 /* Replay every request of t through a fresh policy called name (a policy_create name, or
@@ -67,6 +73,25 @@ typedef struct trace_result {
  * with err set. */
 int trace_replay(const trace_t *t, const char *name, uint64_t cache_bytes, trace_result_t *r,
                  aug_err_t *err);
+
+/* How "learned" runs: the predictor in the loop, and optionally prefetching its guesses. */
+typedef struct trace_learned_opts {
+    const char *model; /* predictor model: "markov" or "lstm" */
+    int prefetch;      /* admit guessed keys ahead of their request */
+    float min_prob;    /* guesses below this are ignored */
+    unsigned per_request; /* guesses prefetched after one request at most */
+} trace_learned_opts_t;
+
+/* The defaults: markov, no prefetch. */
+void trace_learned_opts_default(trace_learned_opts_t *o);
+
+/* Replay t through the "learned" policy with a fresh predictor (trace_learned.c). Each request
+ * is observed by the predictor, its eviction scores drive the policy, and with o->prefetch its
+ * guesses (keys that exist in the trace, at the size of their first request) are admitted
+ * into the same cache budget. A prefetched key counts as used when a request hits it before
+ * it is evicted. Deterministic. Errors as trace_replay, plus the predictor's. */
+int trace_replay_learned(const trace_t *t, uint64_t cache_bytes, const trace_learned_opts_t *o,
+                         trace_result_t *r, aug_err_t *err);
 
 /* True if trace_replay accepts name. */
 int trace_policy_known(const char *name);

@@ -78,5 +78,10 @@ int trace_replay(const trace_t *t, const char *name, uint64_t cache_bytes, trace
     if (cache_bytes == 0)
         return aug_err_set(err, AUG_EINVAL, "%s: cache size must be at least 1 byte", name);
     if (strcmp(name, TRACE_BELADY) == 0) return trace_replay_belady(t, cache_bytes, r, err);
+    if (strcmp(name, "learned") == 0) {
+        trace_learned_opts_t o;
+        trace_learned_opts_default(&o);
+        return trace_replay_learned(t, cache_bytes, &o, r, err);
+    }
     return trace_replay_policy(t, name, cache_bytes, r, err);
 }

@@ -12,6 +12,7 @@
 
 #define TRACE_USAGE                                                                                \
     "usage: augur trace replay --trace FILE --size SIZE[,SIZE...] --policy P[,P...]\n"             \
+    "                          [--prefetch] [--model markov|lstm] [--min-prob P]\n"               \
     "                          [--csv] [--plot FILE.svg]\n"                                        \
     "\n"                                                                                           \
     "Replays a `time,key,size` CSV trace (plain or .zst) through each policy at each cache\n"      \
@@ -21,7 +22,12 @@
     "  --size LIST      cache sizes: bytes with an optional K/M/G/T suffix, or a percentage\n"     \
     "                   of the trace's unique bytes (e.g. 1%,5%,10%)\n"                            \
     "  --policy LIST    lru, fifo, s3fifo, sieve, arc, learned, belady (offline optimum)\n"        \
-    "  --csv            print CSV rows instead of a table\n"                                       \
+    "  --prefetch       learned: also prefetch the predictor's guesses into the same cache\n"     \
+    "  --model NAME     learned: the predictor model, markov (default) or lstm\n"                 \
+    "  --min-prob P     learned: ignore guesses less likely than P (default 0.6)\n"               \
+    "  --csv            print CSV rows instead of a table; traffic_ratio is the bytes fetched\n"   \
+    "                   (misses and prefetches) over the bytes requested, prefetch_precision\n"   \
+    "                   the share of prefetched bytes a request used\n"                           \
     "  --plot FILE.svg  also draw miss ratio against cache size\n"
 
 /* Most entries a --size or --policy list may hold; far more than anyone compares at once. */
@@ -37,6 +43,7 @@ typedef struct size_spec {
 
 typedef struct replay_opts {
     const char *trace;
+    trace_learned_opts_t learned;
     const char *plot;
     int csv;
     size_spec_t sizes[TRACE_LIST_MAX];
@@ -151,6 +158,18 @@ static int trace_parse_replay(int argc, char **argv, replay_opts_t *o)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return -1;
         if (strcmp(argv[i], "--csv") == 0) {
             o->csv = 1;
+        } else if (strcmp(argv[i], "--prefetch") == 0) {
+            o->learned.prefetch = 1;
+        } else if ((v = trace_opt_value(argc, argv, &i, "--model", &missing))) {
+            if (strcmp(v, "markov") != 0 && strcmp(v, "lstm") != 0)
+                return trace_usage_error("--model: unknown model '%s' (known: markov, lstm)", v);
+            o->learned.model = v;
+        } else if ((v = trace_opt_value(argc, argv, &i, "--min-prob", &missing))) {
+            char *end;
+            double pr = strtod(v, &end);
+            if (end == v || *end || !(pr >= 0 && pr <= 1))
+                return trace_usage_error("--min-prob: '%s' is not a probability (0..1)", v);
+            o->learned.min_prob = (float)pr;
         } else if ((v = trace_opt_value(argc, argv, &i, "--trace", &missing))) {
             o->trace = v;
         } else if ((v = trace_opt_value(argc, argv, &i, "--plot", &missing))) {
@@ -227,18 +246,24 @@ static void trace_print_row(const replay_opts_t *o, const char *policy, const si
     double mr = (double)r->misses / (double)r->requests;
     double bmr = r->bytes ? (double)r->miss_bytes / (double)r->bytes : 0;
     double rate = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
+    double traffic =
+        r->bytes ? (double)(r->miss_bytes + r->prefetch_bytes) / (double)r->bytes : 0;
+    double precision =
+        r->prefetch_bytes ? (double)r->prefetch_used_bytes / (double)r->prefetch_bytes : 0;
+    double pred_ms_per_1k = (double)r->predictor_cpu_ns / 1e6 / ((double)r->requests / 1000.0);
     if (o->csv) {
-        printf("%s,%llu,%llu,%.6f,%.6f,%llu,%.6f,%.0f\n", policy,
+        printf("%s,%llu,%llu,%.6f,%.6f,%.6f,%.6f,%llu,%.6f,%.0f,%.4f\n", policy,
                (unsigned long long)r->cache_bytes, (unsigned long long)r->requests, mr, bmr,
-               (unsigned long long)r->evictions, r->seconds, rate);
+               traffic, precision, (unsigned long long)r->evictions, r->seconds, rate,
+               pred_ms_per_1k);
     } else {
         char hs[32], cs[64];
         snprintf(cs, sizeof(cs), "%s%s%s%s", aug_format_size(r->cache_bytes, hs, sizeof(hs)),
                  spec->is_percent ? " (" : "", spec->is_percent ? spec->text : "",
                  spec->is_percent ? ")" : "");
-        printf("%-8s %-22s %12llu %10.4f %15.4f %12llu %10.2fM\n", policy, cs,
-               (unsigned long long)r->requests, mr, bmr, (unsigned long long)r->evictions,
-               rate / 1e6);
+        printf("%-8s %-22s %12llu %10.4f %15.4f %8.4f %9.4f %12llu %10.2fM %9.3f\n", policy, cs,
+               (unsigned long long)r->requests, mr, bmr, traffic, precision,
+               (unsigned long long)r->evictions, rate / 1e6, pred_ms_per_1k);
     }
     fflush(stdout);
 }
@@ -279,22 +304,26 @@ static int trace_run_replay(const replay_opts_t *o)
         return CMD_EXIT_FAIL;
     }
     if (o->csv) {
-        puts("policy,cache_bytes,requests,miss_ratio,byte_miss_ratio,evictions,seconds,"
-             "requests_per_second");
+        puts("policy,cache_bytes,requests,miss_ratio,byte_miss_ratio,traffic_ratio,"
+             "prefetch_precision,evictions,seconds,requests_per_second,predictor_ms_per_1k");
     } else {
         char hs[32];
         printf("trace %s: %llu requests, %llu keys, %s unique (%llu bytes)\n", o->trace,
                (unsigned long long)t->n, (unsigned long long)t->n_keys,
                aug_format_size(t->unique_bytes, hs, sizeof(hs)),
                (unsigned long long)t->unique_bytes);
-        printf("%-8s %-22s %12s %10s %15s %12s %11s\n", "policy", "cache_size", "requests",
-               "miss_ratio", "byte_miss_ratio", "evictions", "requests/s");
+        printf("%-8s %-22s %12s %10s %15s %8s %9s %12s %11s %9s\n", "policy", "cache_size",
+               "requests", "miss_ratio", "byte_miss_ratio", "traffic", "precision", "evictions",
+               "requests/s", "pred_ms/1k");
     }
     int rc = CMD_EXIT_OK;
     for (size_t p = 0; p < o->n_policies && rc == CMD_EXIT_OK; p++) {
         for (size_t s = 0; s < o->n_sizes; s++) {
             trace_result_t *r = &res[p * o->n_sizes + s];
-            if (trace_replay(t, o->policies[p], bytes[s], r, &err) != 0) {
+            int learned = strcmp(o->policies[p], "learned") == 0;
+            int rrc = learned ? trace_replay_learned(t, bytes[s], &o->learned, r, &err)
+                              : trace_replay(t, o->policies[p], bytes[s], r, &err);
+            if (rrc != 0) {
                 fprintf(stderr, "augur trace replay: %s\n", err.msg);
                 rc = CMD_EXIT_FAIL;
                 break;
@@ -325,6 +354,7 @@ int cmd_trace_main(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     replay_opts_t o = {0};
+    trace_learned_opts_default(&o.learned);
     int rc = trace_parse_replay(argc - 1, argv + 1, &o);
     if (rc < 0) {
         fputs(TRACE_USAGE, stdout);

@@ -26,6 +26,7 @@ enum {
     AUG_ECONFIG = -10,   /* configuration file is wrong */
     AUG_ETOOLONG = -11,  /* name or key too long */
     AUG_ECANCELED = -12, /* a callback asked to stop */
+    AUG_EAGAIN = -13,    /* a bounded queue is full; the work was dropped, try later */
 };
 
 #define AUG_ERR_MSG_MAX 512

@@ -40,6 +40,7 @@ const char *aug_strerror(int code)
     case AUG_ECONFIG: return "configuration error";
     case AUG_ETOOLONG: return "name too long";
     case AUG_ECANCELED: return "canceled";
+    case AUG_EAGAIN: return "busy, try again";
     default: return "unknown error";
     }
 }

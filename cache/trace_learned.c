@@ -1,0 +1,186 @@
+/* trace_learned.c - replay with the predictor in the loop: learned eviction scores and
+ * prefetch of its guesses into the same cache budget. */
+#include "cache/policy.h"
+#include "cache/trace.h"
+#include "predictor/predictor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Seed of the key -> id table hash. */
+#define LEARNED_MAP_SEED 0x6b65795f6d61705fULL
+
+/* What the replay loop shares with the policy's hooks. */
+typedef struct learned_run {
+    const trace_t *t;
+    predictor_t *pred;
+    /* key -> dense id, to know a guessed key exists and its size */
+    uint32_t *slots; /* id + 1, 0 = empty; open addressing */
+    uint64_t mask;
+    uint64_t *first_size; /* [n_keys] */
+    uint64_t *first_key;  /* [n_keys] */
+    uint8_t *prefetched;  /* [n_keys] resident because of a prefetch, not yet used */
+    uint64_t scorer_ns;
+} learned_run_t;
+
+void trace_learned_opts_default(trace_learned_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->model = "markov";
+    o->min_prob = 0.6f;
+    o->per_request = 2;
+}
+
+/* Slot of key in the id table. */
+static uint64_t learned_slot(const learned_run_t *lr, uint64_t key)
+{
+    uint64_t s = aug_hash64(&key, sizeof(key), LEARNED_MAP_SEED) & lr->mask;
+    while (lr->slots[s] && lr->first_key[lr->slots[s] - 1] != key)
+        s = (s + 1) & lr->mask;
+    return s;
+}
+
+/* The dense id of key, or -1 if the trace never requests it. */
+static int64_t learned_id(const learned_run_t *lr, uint64_t key)
+{
+    uint32_t v = lr->slots[learned_slot(lr, key)];
+    return v ? (int64_t)v - 1 : -1;
+}
+
+/* Build the key -> id table and first sizes. 0 or AUG_ENOMEM. */
+static int learned_map_build(learned_run_t *lr)
+{
+    const trace_t *t = lr->t;
+    uint64_t cap = 1024;
+    while (cap < t->n_keys * 2)
+        cap <<= 1;
+    lr->mask = cap - 1;
+    lr->slots = calloc(cap, sizeof(*lr->slots));
+    lr->first_size = malloc(t->n_keys * sizeof(*lr->first_size));
+    lr->first_key = malloc(t->n_keys * sizeof(*lr->first_key));
+    lr->prefetched = calloc(t->n_keys ? t->n_keys : 1, 1);
+    if (!lr->slots || !lr->first_size || !lr->first_key || !lr->prefetched) return AUG_ENOMEM;
+    uint64_t next_id = 0;
+    for (uint64_t i = 0; i < t->n; i++) {
+        if (t->ids[i] != next_id) continue; /* ids are numbered in order of first use */
+        lr->first_key[next_id] = t->keys[i];
+        lr->first_size[next_id] = t->sizes[i];
+        lr->slots[learned_slot(lr, t->keys[i])] = (uint32_t)next_id + 1;
+        next_id++;
+    }
+    return 0;
+}
+
+static void learned_run_free(learned_run_t *lr)
+{
+    free(lr->slots);
+    free(lr->first_size);
+    free(lr->first_key);
+    free(lr->prefetched);
+    predictor_destroy(lr->pred);
+}
+
+/* Eviction scorer: the predictor's expected accesses until key is wanted again. */
+static uint64_t learned_score(void *arg, uint64_t key, uint64_t size)
+{
+    (void)size;
+    const learned_run_t *lr = arg;
+    return predictor_score(lr->pred, key);
+}
+
+/* Counts prefetched keys evicted unused (they are simply unmarked: waste is issued minus
+ * used). */
+static void learned_on_evict(void *arg, uint64_t key, uint64_t size)
+{
+    (void)size;
+    learned_run_t *lr = arg;
+    int64_t id = learned_id(lr, key);
+    if (id >= 0) lr->prefetched[id] = 0;
+}
+
+/* Prefetch the predictor's guesses after request i. */
+static int learned_prefetch(learned_run_t *lr, policy_t *p, const trace_learned_opts_t *o,
+                            trace_result_t *r)
+{
+    predictor_guess_t g[PREDICTOR_GUESSES_MAX];
+    size_t n = predictor_predict(lr->pred, g, o->per_request);
+    for (size_t k = 0; o->prefetch && k < n; k++) {
+        int64_t id = learned_id(lr, g[k].key);
+        if (id < 0 || policy_contains(p, g[k].key)) continue; /* no such object, or cached */
+        int rc = policy_insert(p, g[k].key, lr->first_size[id]);
+        if (rc < 0) return rc;
+        if (rc == 0) continue;
+        lr->prefetched[id] = 1;
+        r->prefetches++;
+        r->prefetch_bytes += lr->first_size[id];
+    }
+    return 0;
+}
+
+/* One request: the access, then the predictor learns it and may prefetch. */
+static int learned_step(learned_run_t *lr, policy_t *p, const trace_learned_opts_t *o,
+                        uint64_t i, trace_result_t *r)
+{
+    const trace_t *t = lr->t;
+    uint64_t key = t->keys[i], size = t->sizes[i];
+    uint32_t id = t->ids[i];
+    int rc = policy_access(p, key, size);
+    if (rc < 0) return rc;
+    if (rc == POLICY_HIT) {
+        if (lr->prefetched[id]) {
+            lr->prefetched[id] = 0;
+            r->prefetch_used_bytes += lr->first_size[id];
+        }
+    } else {
+        r->misses++;
+        r->miss_bytes += size;
+    }
+    predictor_event_t ev = {.key = key, .size = size, .time = i + 1, .op = PREDICTOR_READ};
+    if (predictor_observe(lr->pred, &ev) != 0) return AUG_ENOMEM; /* never: drained each step */
+    predictor_drain(lr->pred);
+    return learned_prefetch(lr, p, o, r);
+}
+
+int trace_replay_learned(const trace_t *t, uint64_t cache_bytes, const trace_learned_opts_t *o,
+                         trace_result_t *r, aug_err_t *err)
+{
+    memset(r, 0, sizeof(*r));
+    r->cache_bytes = cache_bytes;
+    r->requests = t->n;
+    r->bytes = t->total_bytes;
+    if (cache_bytes == 0)
+        return aug_err_set(err, AUG_EINVAL, "learned: cache size must be at least 1 byte");
+    learned_run_t lr = {.t = t};
+    predictor_config_t pc;
+    predictor_config_default(&pc);
+    pc.model = o->model;
+    pc.min_prob = o->min_prob;
+    lr.pred = predictor_create(&pc, err);
+    if (!lr.pred) return err ? err->code : AUG_EINVAL;
+    policy_t *p = NULL;
+    int rc = learned_map_build(&lr);
+    if (rc == 0) {
+        p = policy_create("learned", cache_bytes, err);
+        if (!p) rc = err ? err->code : AUG_ENOMEM;
+    }
+    if (rc != 0) {
+        learned_run_free(&lr);
+        return rc == AUG_ENOMEM ? aug_err_set(err, rc, "learned: out of memory") : rc;
+    }
+    policy_set_scorer(p, learned_score, &lr);
+    policy_set_evict_hook(p, learned_on_evict, &lr);
+    int64_t t0 = aug_mono_ns();
+    for (uint64_t i = 0; i < t->n && rc == 0; i++)
+        rc = learned_step(&lr, p, o, i, r);
+    r->seconds = (double)(aug_mono_ns() - t0) / 1e9;
+    r->evictions = policy_evictions(p);
+    predictor_stats_t st;
+    predictor_get_stats(lr.pred, &st);
+    r->predictor_cpu_ns = st.cpu_ns;
+    r->guesses = st.guesses;
+    r->guesses_right = st.guesses_right;
+    policy_destroy(p);
+    learned_run_free(&lr);
+    if (rc != 0) return aug_err_set(err, rc, "learned: out of memory during the replay");
+    return 0;
+}
