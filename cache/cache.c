@@ -36,6 +36,8 @@ struct cache {
     ssd_tier_t *ssd;
     redis_tier_t *redis;
     prefetcher_t *pf;
+    cache_predict_t *cp; /* NULL when [predictor] model = off */
+    int guess_ssd_only;  /* [predictor] prefetch_tier = ssd */
 
     pthread_mutex_t mf_mu; /* manifest cache */
     manifest_entry_t *mf_slots[4096];
@@ -252,15 +254,17 @@ static block_buf_t *fetch_block(cache_t *c, const backend_manifest_t *m, const b
         block_buf_unref(b); /* a file of the wrong size cannot be this block */
         b = NULL;
     }
+    /* a guess bound for the SSD tier alone must not push demand blocks out of RAM */
+    int to_ram = c->ram && prefetch != 2;
     if (b) {
-        if (c->ram) ram_tier_put(c->ram, k, b, prefetch);
+        if (to_ram) ram_tier_put(c->ram, k, b, prefetch);
         return b;
     }
     if (c->redis && len <= c->cfg.cache.redis_block_max && (b = block_buf_new(len))) {
         size_t got = 0;
         if (redis_tier_get_block(c->redis, k->vid, k->index, b->data, len, &got) == 0 &&
             got == len) {
-            if (c->ram) ram_tier_put(c->ram, k, b, prefetch);
+            if (to_ram) ram_tier_put(c->ram, k, b, prefetch);
             if (c->ssd) ssd_tier_put(c->ssd, k, b);
             return b;
         }
@@ -284,7 +288,7 @@ static block_buf_t *fetch_block(cache_t *c, const backend_manifest_t *m, const b
     atomic_fetch_add(&c->backend_reads, 1);
     atomic_fetch_add(&c->backend_bytes, len);
     if (prefetch) atomic_fetch_add(&c->prefetch_issued, 1);
-    if (c->ram) ram_tier_put(c->ram, k, b, prefetch);
+    if (to_ram) ram_tier_put(c->ram, k, b, prefetch);
     if (c->ssd) ssd_tier_put(c->ssd, k, b);
     if (c->redis && len <= c->cfg.cache.redis_block_max)
         redis_tier_put_block(c->redis, k->vid, k->index, b->data, len);
@@ -298,6 +302,10 @@ block_buf_t *cache_get_block(cache_t *c, const backend_manifest_t *m, uint64_t i
     block_key_of(m, index, &k);
     if (!prefetch) atomic_fetch_add(&c->block_reads, 1);
     if (c->redis && !prefetch) redis_tier_count_access(c->redis, k.vid, k.index);
+    if (c->cp && !prefetch) {
+        uint64_t bs = c->cfg.cache.block_size, off = index * bs;
+        cache_predict_observe(c->cp, m, index, m->size - off < bs ? m->size - off : bs);
+    }
     int was_prefetched = 0;
     block_buf_t *b = c->ram ? ram_tier_get(c->ram, &k, &was_prefetched) : NULL;
     if (b) {
@@ -366,6 +374,11 @@ block_buf_t *cache_get_block(cache_t *c, const backend_manifest_t *m, uint64_t i
         free(f);
     }
     return b;
+}
+
+int cache_prefetch_mode(const cache_t *c, int prio)
+{
+    return prio == CACHE_PRIO_GUESS && c->guess_ssd_only && c->ssd ? 2 : 1;
 }
 
 void cache_note_prefetch(cache_t *c, int issued_readahead, int dropped)
@@ -546,6 +559,12 @@ int cache_open(const aug_config_t *cfg, backend_t *b, cache_t **out, aug_err_t *
     if (rc == 0 && cfg->cache.prefetch_inflight > 0 &&
         prefetcher_open(c, cfg->cache.prefetch_inflight, cfg->cache.prefetch_rate, &c->pf) != 0)
         rc = aug_err_set(err, AUG_ENOMEM, "out of memory");
+    if (rc == 0) rc = cache_predict_open(c, cfg, &c->cp, err);
+    if (rc == 0 && c->cp) {
+        c->guess_ssd_only = strcmp(cfg->predictor.prefetch_tier, "ssd") == 0;
+        if (c->ram) ram_tier_set_scorer(c->ram, cache_predict_score, c->cp);
+        if (c->ssd) ssd_tier_set_scorer(c->ssd, cache_predict_score, c->cp);
+    }
     if (rc != 0) {
         cache_close(c);
         return rc;
@@ -557,7 +576,8 @@ int cache_open(const aug_config_t *cfg, backend_t *b, cache_t **out, aug_err_t *
 void cache_close(cache_t *c)
 {
     if (!c) return;
-    prefetcher_close(c->pf); /* first: its workers use the tiers */
+    cache_predict_close(c->cp); /* first: its guesses become prefetches */
+    prefetcher_close(c->pf);    /* then the workers that use the tiers */
     redis_tier_close(c->redis);
     ram_tier_close(c->ram);
     ssd_tier_close(c->ssd);
@@ -592,6 +612,7 @@ int cache_reconfigure(cache_t *c, const aug_config_t *cfg, aug_err_t *err)
 void cache_get_stats(cache_t *c, cache_stats_t *st)
 {
     memset(st, 0, sizeof(*st));
+    if (c->cp) cache_predict_stats(c->cp, &st->predictor);
     uint64_t wasted = 0;
     if (c->ram) ram_tier_stats(c->ram, &st->ram, &wasted);
     if (c->ssd) ssd_tier_stats(c->ssd, &st->ssd);

@@ -88,6 +88,19 @@ typedef struct cache_tier_stats {
     uint64_t hits, misses, evictions, errors;
 } cache_tier_stats_t;
 
+/* The predictor's work (all zero when [predictor] model = off). */
+typedef struct cache_predictor_stats {
+    int enabled;
+    char model[16];
+    uint64_t observed, dropped, lag_events; /* block reads seen, dropped, waiting */
+    uint64_t guesses, guesses_right;        /* handed out; top guess that came next */
+    uint64_t guess_prefetches, guess_dropped; /* guesses turned into prefetches, or dropped */
+    uint64_t train_steps;
+    double last_loss;
+    uint64_t cpu_ns;
+    uint64_t saves, save_errors;
+} cache_predictor_stats_t;
+
 typedef struct cache_stats {
     cache_tier_stats_t ram, redis, ssd;
     uint64_t block_reads;      /* blocks asked of the cache */
@@ -99,6 +112,7 @@ typedef struct cache_stats {
     uint64_t prefetch_issued, prefetch_used, prefetch_wasted, prefetch_dropped;
     uint64_t readahead_issued;
     int redis_up;
+    cache_predictor_stats_t predictor;
 } cache_stats_t;
 
 void cache_get_stats(cache_t *c, cache_stats_t *st);

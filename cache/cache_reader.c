@@ -70,7 +70,8 @@ static void readahead(cache_reader_t *r, uint64_t index)
     if (want > last_block) want = last_block;
     uint64_t from = r->ahead_until > index ? r->ahead_until + 1 : index + 1;
     if (from > want) return;
-    uint64_t id = cache_prefetch(c, r->m, from * bs, (want - from + 1) * bs, 1);
+    uint64_t id =
+        cache_prefetch(c, r->m, from * bs, (want - from + 1) * bs, CACHE_PRIO_READAHEAD);
     if (id) cache_note_prefetch(c, (int)(want - from + 1), 0);
     r->ahead_until = want;
 }

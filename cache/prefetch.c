@@ -90,7 +90,8 @@ static void *worker(void *arg)
         if (!cache_has_block(p->c, t->sm->m, t->index)) {
             aug_err_t err;
             aug_err_clear(&err);
-            block_buf_t *b = cache_get_block(p->c, t->sm->m, t->index, 1, &err);
+            block_buf_t *b = cache_get_block(p->c, t->sm->m, t->index,
+                                              cache_prefetch_mode(p->c, t->priority), &err);
             block_buf_unref(b);
         }
         sm_unref(t->sm);

@@ -29,6 +29,8 @@ typedef struct ram_entry {
 struct ram_tier {
     pthread_mutex_t mu;
     policy_t *policy;
+    policy_score_fn score; /* for a learned policy */
+    void *score_arg;
     block_map_t map;
     uint64_t hits, misses, wasted;
 };
@@ -159,6 +161,7 @@ void ram_tier_resize(ram_tier_t *t, uint64_t size, const char *policy)
     pthread_mutex_lock(&t->mu);
     policy_destroy(t->policy);
     t->policy = p;
+    if (t->score) policy_set_scorer(p, t->score, t->score_arg);
     block_map_replay(&t->map, p, entry_size, drop_in_tier, t);
     policy_set_evict_hook(p, on_evict, t);
     pthread_mutex_unlock(&t->mu);
@@ -175,5 +178,15 @@ void ram_tier_stats(ram_tier_t *t, cache_tier_stats_t *st, uint64_t *wasted)
     st->evictions = policy_evictions(t->policy);
     st->errors = 0;
     if (wasted) *wasted = t->wasted;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Remember the scorer and hand it to the policy if it is a learned one. */
+void ram_tier_set_scorer(ram_tier_t *t, policy_score_fn fn, void *arg)
+{
+    pthread_mutex_lock(&t->mu);
+    t->score = fn;
+    t->score_arg = arg;
+    policy_set_scorer(t->policy, fn, arg); /* AUG_EINVAL for other policies: nothing to do */
     pthread_mutex_unlock(&t->mu);
 }

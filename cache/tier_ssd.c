@@ -30,6 +30,8 @@ struct ssd_tier {
     char dir[SSD_DIR_MAX];
     uint64_t min_free;
     policy_t *policy;
+    policy_score_fn score; /* for a learned policy */
+    void *score_arg;
     block_map_t map;
     uint64_t hits, misses, errors;
 };
@@ -301,6 +303,7 @@ void ssd_tier_resize(ssd_tier_t *t, uint64_t size, const char *policy)
     pthread_mutex_lock(&t->mu);
     policy_destroy(t->policy);
     t->policy = p;
+    if (t->score) policy_set_scorer(p, t->score, t->score_arg);
     /* what the new policy will not hold is dropped and its file deleted */
     block_map_replay(&t->map, p, entry_size, drop_in_tier, t);
     policy_set_evict_hook(p, on_evict, t);
@@ -317,5 +320,15 @@ void ssd_tier_stats(ssd_tier_t *t, cache_tier_stats_t *st)
     st->misses = t->misses;
     st->evictions = policy_evictions(t->policy);
     st->errors = t->errors;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Remember the scorer and hand it to the policy if it is a learned one. */
+void ssd_tier_set_scorer(ssd_tier_t *t, policy_score_fn fn, void *arg)
+{
+    pthread_mutex_lock(&t->mu);
+    t->score = fn;
+    t->score_arg = arg;
+    policy_set_scorer(t->policy, fn, arg); /* AUG_EINVAL for other policies: nothing to do */
     pthread_mutex_unlock(&t->mu);
 }

@@ -81,6 +81,8 @@ block_buf_t *ram_tier_lookup(ram_tier_t *t, const block_key_t *k, int *prefetche
 void ram_tier_put(ram_tier_t *t, const block_key_t *k, block_buf_t *b, int prefetched);
 int ram_tier_contains(ram_tier_t *t, const block_key_t *k);
 void ram_tier_resize(ram_tier_t *t, uint64_t size, const char *policy);
+/* Scores for a learned policy (kept across resizes; ignored by other policies). */
+void ram_tier_set_scorer(ram_tier_t *t, policy_score_fn fn, void *arg);
 void ram_tier_stats(ram_tier_t *t, cache_tier_stats_t *st, uint64_t *wasted);
 
 /* ---- tier_ssd.c -------------------------------------------------------------------------- */
@@ -96,6 +98,7 @@ block_buf_t *ssd_tier_get(ssd_tier_t *t, const block_key_t *k);
 void ssd_tier_put(ssd_tier_t *t, const block_key_t *k, const block_buf_t *b);
 int ssd_tier_contains(ssd_tier_t *t, const block_key_t *k);
 void ssd_tier_resize(ssd_tier_t *t, uint64_t size, const char *policy);
+void ssd_tier_set_scorer(ssd_tier_t *t, policy_score_fn fn, void *arg);
 void ssd_tier_stats(ssd_tier_t *t, cache_tier_stats_t *st);
 
 /* ---- prefetch.c ---------------------------------------------------------------------------- */
@@ -121,5 +124,27 @@ uint64_t cache_block_size(const cache_t *c);
 uint64_t cache_readahead_max(const cache_t *c);
 /* Count readahead/prefetch work (statistics). */
 void cache_note_prefetch(cache_t *c, int issued_readahead, int dropped);
+
+/* Prefetch priorities: readahead of a reader outranks the predictor's guesses. */
+#define CACHE_PRIO_GUESS 0
+#define CACHE_PRIO_READAHEAD 1
+/* cache_get_block's prefetch argument: how a prefetched block of priority prio is admitted
+ * (1 = every tier, 2 = the SSD tier only, as [predictor] prefetch_tier = ssd asks). */
+int cache_prefetch_mode(const cache_t *c, int prio);
+
+/* ---- cache_predict.c: the predictor in the cache ----------------------------------------- */
+
+typedef struct cache_predict cache_predict_t;
+/* Start the predictor [predictor] describes (*out NULL when model = off). */
+int cache_predict_open(cache_t *c, const aug_config_t *cfg, cache_predict_t **out,
+                       aug_err_t *err);
+/* Stop it and save its model. NULL is fine. */
+void cache_predict_close(cache_predict_t *cp);
+/* A request read block index of m (len bytes). Never blocks. */
+void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m, uint64_t index,
+                           uint64_t len);
+/* policy_score_fn for tiers with the learned policy (arg is the cache_predict_t). */
+uint64_t cache_predict_score(void *arg, uint64_t key, uint64_t size);
+void cache_predict_stats(cache_predict_t *cp, cache_predictor_stats_t *st);
 
 #endif

@@ -137,6 +137,17 @@ typedef struct aug_config {
         uint64_t entry_timeout_ms;  /* how long the kernel trusts a name lookup */
         char staging_dir[PATH_MAX]; /* files being written; "" = STATE_DIR/fuse-staging */
     } fuse;
+    struct {
+        char model[16];          /* "markov", "lstm" or "off" */
+        int min_confidence;      /* percent: less likely guesses are not prefetched */
+        char prefetch_tier[8];   /* "ram", "ssd" or "off": where guessed blocks go */
+        int threads;             /* libtorch threads (lstm) */
+        int train_steps_per_sec; /* training budget (lstm) */
+        uint64_t queue_events;   /* accesses waiting for the predictor; more are dropped */
+        uint64_t ring_events;    /* recent accesses kept for training */
+        uint64_t table_keys;     /* blocks whose history is kept */
+        uint64_t save_interval_ms; /* model saved to STATE_DIR/predictor.model this often */
+    } predictor;
 } aug_config_t;
 
 /* Eviction policies a tier can be configured with; cache/policy.c implements each. */

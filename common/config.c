@@ -33,6 +33,18 @@ typedef struct config_key {
 #define FIELD(f) offsetof(aug_config_t, f)
 
 static const config_key_t config_keys[] = {
+    {"predictor", "model", KEY_STRING, FIELD(predictor.model), 0,
+     sizeof(((aug_config_t *)0)->predictor.model)},
+    {"predictor", "min_confidence", KEY_INT, FIELD(predictor.min_confidence), 0, 100},
+    {"predictor", "prefetch_tier", KEY_STRING, FIELD(predictor.prefetch_tier), 0,
+     sizeof(((aug_config_t *)0)->predictor.prefetch_tier)},
+    {"predictor", "threads", KEY_INT, FIELD(predictor.threads), 1, 64},
+    {"predictor", "train_steps_per_sec", KEY_INT, FIELD(predictor.train_steps_per_sec), 0, 1000},
+    /* counts, not bytes, but K/M suffixes read well; bounds keep tables within memory */
+    {"predictor", "queue_events", KEY_SIZE, FIELD(predictor.queue_events), 16, 1LL << 24},
+    {"predictor", "ring_events", KEY_SIZE, FIELD(predictor.ring_events), 64, 1LL << 24},
+    {"predictor", "table_keys", KEY_SIZE, FIELD(predictor.table_keys), 64, 1LL << 28},
+    {"predictor", "save_interval", KEY_DURATION, FIELD(predictor.save_interval_ms), 0, 0},
     {"general", "log_level", KEY_LOG_LEVEL, FIELD(general.log_level), 0, 0},
     {"general", "state_dir", KEY_PATH, FIELD(general.state_dir), 0, 0},
     {"backend", "data_shards", KEY_INT, FIELD(backend.data_shards), 1, 16},
@@ -142,6 +154,29 @@ void aug_config_defaults(aug_config_t *cfg)
     cfg->cache.readahead_max = 32 << 20;
     cfg->fuse.attr_timeout_ms = 1000;
     cfg->fuse.entry_timeout_ms = 1000;
+    snprintf(cfg->predictor.model, sizeof(cfg->predictor.model), "markov");
+    cfg->predictor.min_confidence = 60;
+    snprintf(cfg->predictor.prefetch_tier, sizeof(cfg->predictor.prefetch_tier), "ram");
+    cfg->predictor.threads = 1;
+    cfg->predictor.train_steps_per_sec = 2;
+    cfg->predictor.queue_events = 1 << 16;
+    cfg->predictor.ring_events = 1 << 16;
+    cfg->predictor.table_keys = 1 << 20;
+    cfg->predictor.save_interval_ms = 300 * 1000;
+}
+
+/* True if value is one of the comma-separated choices. */
+static int config_one_of(const char *value, const char *choices)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0) return 1;
+        if (!end) break;
+        p = end + 1;
+    }
+    return 0;
 }
 
 static char *trim(char *s)
@@ -240,9 +275,8 @@ static int set_key(load_ctx_t *c, const config_key_t *k, const char *value)
         return 0;
     case KEY_POLICY:
         if (!aug_policy_name_valid(value))
-            return aug_err_set(c->err, AUG_ECONFIG,
-                               "%s:%d: %s must be one of %s, not '%s'", c->name, c->line,
-                               k->name, AUG_POLICY_NAMES, value);
+            return aug_err_set(c->err, AUG_ECONFIG, "%s:%d: %s must be one of %s, not '%s'",
+                               c->name, c->line, k->name, AUG_POLICY_NAMES, value);
         __attribute__((fallthrough)); /* stored like a string */
     case KEY_STRING:
         if (strlen(value) >= (size_t)k->max)
@@ -375,6 +409,15 @@ static int check_consistency(load_ctx_t *c)
                            "data_shards + parity_shards (%d), not %d",
                            c->name, line, k, k + m, cfg->backend.write_quorum);
     }
+    if (!config_one_of(cfg->predictor.model, "markov,lstm,off"))
+        return aug_err_set(c->err, AUG_ECONFIG,
+                           "%s:%d: [predictor] model must be markov, lstm or off, not '%s'",
+                           c->name, line_of(c, "predictor", "model"), cfg->predictor.model);
+    if (!config_one_of(cfg->predictor.prefetch_tier, "ram,ssd,off"))
+        return aug_err_set(c->err, AUG_ECONFIG,
+                           "%s:%d: [predictor] prefetch_tier must be ram, ssd or off, not '%s'",
+                           c->name, line_of(c, "predictor", "prefetch_tier"),
+                           cfg->predictor.prefetch_tier);
     if (cfg->backend.n_nodes > 0 && cfg->backend.n_nodes < k + m) {
         int line = line_of(c, "backend", "nodes");
         return aug_err_set(c->err, AUG_ECONFIG,

@@ -42,6 +42,9 @@ void test_cluster_init(test_cluster_t *c, const char *tag, int n, int k, int m,
     test_scratch_dir(tag, c->dir, sizeof(c->dir));
     c->n_nodes = n;
     aug_config_defaults(&c->cfg);
+    if ((size_t)snprintf(c->cfg.general.state_dir, sizeof(c->cfg.general.state_dir), "%.4000s/state",
+                         c->dir) >= sizeof(c->cfg.general.state_dir))
+        abort();
     c->cfg.backend.data_shards = k;
     c->cfg.backend.parity_shards = m;
     c->cfg.backend.write_quorum = k + 1 > k + m ? k + m : k + 1;

@@ -47,7 +47,8 @@ def daemon():
     s3, admin = free_port(), free_port()
     conf = root / "augur.conf"
     node_list = ",\n    ".join(f"dir:{n}" for n in nodes)
-    conf.write_text(f"[backend]\nnodes = {node_list}\n"
+    conf.write_text(f"[general]\nstate_dir = {root}/state\n"
+                    f"[backend]\nnodes = {node_list}\n"
                     f"[gateway]\nlisten = 127.0.0.1:{s3}\ncredentials = {creds}\n"
                     f"public_read = open\n"
                     f"[admin]\nlisten = 127.0.0.1:{admin}\ntoken_file = {token}\n")

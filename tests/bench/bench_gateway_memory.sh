@@ -22,6 +22,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 cat > "$work/augur.conf" <<CONF
 [general]
 log_level = warn
+state_dir = $work/state
 [backend]
 nodes = dir:$work/n1, dir:$work/n2, dir:$work/n3,
         dir:$work/n4, dir:$work/n5, dir:$work/n6

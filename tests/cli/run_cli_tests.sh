@@ -33,6 +33,7 @@ cat >"$CONF" <<EOF
 # test cluster
 [general]
 log_level = warn
+state_dir = $T/state
 
 [backend]
 data_shards = 4

@@ -78,6 +78,7 @@ class Daemon:
         node_list = ",\n    ".join(f"dir:{n}" for n in nodes)
         self.conf.write_text(
             "[general]\nlog_level = info\n"
+            f"state_dir = {root}/{name}-state\n"
             f"[backend]\nnodes = {node_list}\n"
             f"[gateway]\nlisten = 127.0.0.1:{self.port}\ncredentials = {creds}\n"
             "[cache]\nmanifest_ttl = 10m\nram_size = 64M\n"

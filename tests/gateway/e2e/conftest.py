@@ -105,6 +105,7 @@ class Augurd:
         nodes = ",\n    ".join(f"dir:{n}" for n in self.nodes)
         self.conf.write_text(
             "[general]\nlog_level = info\n"
+            f"state_dir = {self.conf.parent}/state\n"
             f"[backend]\nnodes = {nodes}\n"
             f"[gateway]\nlisten = 127.0.0.1:{self.port}\ncredentials = {self.creds}\n"
             f"public_read = {self.public_read}\n{self.extra_gateway}\n")
