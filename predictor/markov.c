@@ -356,6 +356,85 @@ static int markov_get(FILE *f, void *buf, size_t len, uint32_t *crc)
     return 0;
 }
 
+/* Bytes of the context block: where the stream stands (previous key and stride), the
+ * recent guesses, the calibration counts and the guesses awaiting their outcome, so a
+ * reloaded model behaves exactly as the one saved. */
+#define MARKOV_CAL_CELLS (2 * MARKOV_CAL_COUNTS * MARKOV_CAL_COUNTS)
+#define MARKOV_CONTEXT_BYTES                                                                        \
+    (8 + 8 + 4 + 4 + 8 * MARKOV_RECENT + 4 + 8 * MARKOV_CAL_CELLS + 4 +                            \
+     MARKOV_PENDING * (8 + 8 + 4))
+
+/* Index of a calibration cell, or UINT32_MAX for none. */
+static uint32_t markov_cal_index(const markov_t *m, const markov_cal_t *c)
+{
+    return c ? (uint32_t)(c - &m->cal[0][0][0]) : UINT32_MAX;
+}
+
+static int markov_write_context(const markov_t *m, FILE *f, uint32_t *crc)
+{
+    unsigned char *b = malloc(MARKOV_CONTEXT_BYTES), *p = b;
+    if (!b) return AUG_ENOMEM;
+    p = put_u64(p, m->prev_key);
+    p = put_u64(p, m->prev_delta);
+    p = put_u32(p, (uint32_t)m->have_prev);
+    p = put_u32(p, m->recent_at);
+    for (int i = 0; i < MARKOV_RECENT; i++)
+        p = put_u64(p, LOAD(m->recent[i]));
+    p = put_u32(p, m->pending_at);
+    const markov_cal_t *cal = &m->cal[0][0][0];
+    for (int i = 0; i < MARKOV_CAL_CELLS; i++) {
+        p = put_u32(p, cal[i].made);
+        p = put_u32(p, cal[i].right);
+    }
+    p = put_u32(p, 0); /* reserved */
+    for (int i = 0; i < MARKOV_PENDING; i++) {
+        p = put_u64(p, m->pending[i].key);
+        p = put_u64(p, m->pending[i].seq);
+        p = put_u32(p, markov_cal_index(m, m->pending[i].cell));
+    }
+    int rc = markov_put(f, b, MARKOV_CONTEXT_BYTES, crc);
+    free(b);
+    return rc;
+}
+
+/* Read the context block into t. */
+static int markov_read_context(markov_t *t, FILE *f, uint32_t *crc)
+{
+    unsigned char *b = malloc(MARKOV_CONTEXT_BYTES);
+    if (!b) return AUG_ENOMEM;
+    int rc = markov_get(f, b, MARKOV_CONTEXT_BYTES, crc);
+    const unsigned char *p = b;
+    uint32_t v;
+    if (rc == 0) {
+        p = get_u64(p, &t->prev_key);
+        p = get_u64(p, &t->prev_delta);
+        p = get_u32(p, &v);
+        t->have_prev = v > 2 ? 2 : (int)v;
+        p = get_u32(p, &t->recent_at);
+        for (int i = 0; i < MARKOV_RECENT; i++) {
+            uint64_t k;
+            p = get_u64(p, &k);
+            STORE(t->recent[i], k);
+        }
+        p = get_u32(p, &t->pending_at);
+        markov_cal_t *cal = &t->cal[0][0][0];
+        for (int i = 0; i < MARKOV_CAL_CELLS; i++) {
+            p = get_u32(p, &cal[i].made);
+            p = get_u32(p, &cal[i].right);
+        }
+        p = get_u32(p, &v);
+        for (int i = 0; i < MARKOV_PENDING && rc == 0; i++) {
+            p = get_u64(p, &t->pending[i].key);
+            p = get_u64(p, &t->pending[i].seq);
+            p = get_u32(p, &v);
+            if (v != UINT32_MAX && v >= MARKOV_CAL_CELLS) rc = AUG_ECORRUPT;
+            t->pending[i].cell = v == UINT32_MAX ? NULL : &cal[v];
+        }
+    }
+    free(b);
+    return rc;
+}
+
 int markov_write(const markov_t *m, FILE *f, uint32_t *crc)
 {
     unsigned char b[64];
@@ -394,7 +473,7 @@ int markov_write(const markov_t *m, FILE *f, uint32_t *crc)
         p = put_u16(p, r->total);
         rc = markov_put(f, b, MARKOV_DELTA_BYTES, crc);
     }
-    return rc;
+    return rc ? rc : markov_write_context(m, f, crc);
 }
 
 /* Read one key entry into a claimed slot of t. */
@@ -463,6 +542,7 @@ int markov_read(const markov_t *like, FILE *f, uint32_t *crc, markov_t *out)
         rc = markov_read_key(t, f, crc);
     for (uint64_t i = 0; rc == 0 && i < n_deltas; i++)
         rc = markov_read_delta(t, f, crc);
+    if (rc == 0) rc = markov_read_context(t, f, crc);
     if (rc) markov_fini(t);
     return rc;
 }

@@ -69,11 +69,11 @@ typedef struct markov {
     /* the mean gap from a key's first access to its second, over keys that had one */
     _Atomic uint64_t first_gap;
     _Atomic uint64_t recent[MARKOV_RECENT];
-    unsigned recent_at;
+    uint32_t recent_at;
     /* [source: 0 successor, 1 stride][count][row total] */
     markov_cal_t cal[2][MARKOV_CAL_COUNTS][MARKOV_CAL_COUNTS];
     markov_pending_t pending[MARKOV_PENDING];
-    unsigned pending_at;
+    uint32_t pending_at;
 } markov_t;
 
 /* Allocate for table_keys keys (rounded up to a power of two, at least 64). 0 or
