@@ -29,24 +29,27 @@ CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 
 # The LSTM predictor: predictor/lstm_shim.cc, the only C++, over libtorch (Debian's libtorch-dev
 # has no pkg-config file). It is built once, without sanitizers (libtorch is not instrumented),
-# into build/liblstm_shim.a, which both the release and the ASan programs link.
+# into build/liblstm_shim.so, which augur and augurd dlopen only when an lstm model is asked
+# for, and build/liblstm_shim.a, which the shim's own test and bench link.
 LSTM      ?= auto
 TORCH_INC := /usr/include/torch/csrc/api/include
 HAVE_LSTM := $(if $(filter auto,$(LSTM)),$(if $(wildcard $(TORCH_INC)),1,0),$(LSTM))
 LSTM_OBJ  := $(BUILD)/obj/predictor/lstm_shim.o
 ifeq ($(HAVE_LSTM),1)
-LSTM_DEFS := -DAUGUR_HAVE_LSTM=1
+LSTM_DEFS := -DAUGUR_HAVE_LSTM=1 -DAUGUR_LSTM_SHIM_BUILT='"$(CURDIR)/$(BUILD)/liblstm_shim.so"'
 LSTM_LIB  := $(BUILD)/liblstm_shim.a
+LSTM_SO   := $(BUILD)/liblstm_shim.so
 # Loading libtorch costs a process about 0.7 s and 165 MB (1.7 s, 340 MB under ASan) before
 # main: --as-needed keeps it out of programs that never reach the shim.
 LSTM_LDLIBS := -Wl,--push-state,--as-needed -ltorch_cpu -lc10 -lstdc++ -Wl,--pop-state
 else
 LSTM_LIB  :=
+LSTM_SO   :=
 LSTM_DEFS :=
 LSTM_LDLIBS :=
 endif
 # -isystem keeps warnings from torch's headers out of -Werror and them out of the .d files.
-CXXFLAGS_SHIM := -std=c++17 -O2 -g1 -Wall -Wextra -Werror -fvisibility=hidden \
+CXXFLAGS_SHIM := -std=c++17 -O2 -g1 -fPIC -Wall -Wextra -Werror -fvisibility=hidden \
                  -fvisibility-inlines-hidden -I. -isystem $(TORCH_INC) -MMD -MP
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -56,7 +59,7 @@ CFLAGS_COMMON := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) $(LSTM_DEFS) -MMD -MP -pthrea
 CFLAGS_REL  := $(CFLAGS_COMMON) -O2 -g
 CFLAGS_ASAN := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDLIBS  := $(PKG_LIBS) -pthread -lm $(LSTM_LDLIBS)
+LDLIBS  := $(PKG_LIBS) -pthread -lm -ldl
 
 # Every C object depends on this file, which changes only when HAVE_LSTM does, so switching
 # LSTM rebuilds what was compiled with the other -DAUGUR_HAVE_LSTM.
@@ -113,6 +116,9 @@ $(BUILD)/liblstm_shim.a: $(LSTM_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/liblstm_shim.so: $(LSTM_OBJ)
+	$(CXX) -shared -o $@ $^ -Wl,--no-as-needed -ltorch_cpu -lc10
+
 $(BUILD)/libaugur.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -122,27 +128,28 @@ $(ASAN)/libaugur.a: $(LIB_OBJ_ASAN)
 	ar rcs $@ $^
 
 # ---- programs ------------------------------------------------------------------------------
-# $(LSTM_LIB) comes last among the prerequisites so that in $^ it follows libaugur.a, whose
-# predictor calls into it.
-$(BUILD)/augur: $(BUILD)/obj/cmd/augur.o $(CMD_OBJ) $(BUILD)/libaugur.a $(LSTM_LIB)
+# The programs dlopen the shim, so it is an order-only prerequisite, never linked.
+$(BUILD)/augur: $(BUILD)/obj/cmd/augur.o $(CMD_OBJ) $(BUILD)/libaugur.a | $(LSTM_SO)
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/augurd: $(BUILD)/obj/cmd/augurd.o $(CMD_OBJ) $(BUILD)/libaugur.a $(LSTM_LIB)
+$(BUILD)/augurd: $(BUILD)/obj/cmd/augurd.o $(CMD_OBJ) $(BUILD)/libaugur.a | $(LSTM_SO)
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(LDLIBS)
 
-$(ASAN)/augur: $(ASAN)/obj/cmd/augur.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a $(LSTM_LIB)
+$(ASAN)/augur: $(ASAN)/obj/cmd/augur.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a | $(LSTM_SO)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 
-$(ASAN)/augurd: $(ASAN)/obj/cmd/augurd.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a $(LSTM_LIB)
+$(ASAN)/augurd: $(ASAN)/obj/cmd/augurd.o $(CMD_OBJ_ASAN) $(ASAN)/libaugur.a | $(LSTM_SO)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 
 # ---- tests ---------------------------------------------------------------------------------
 TEST_SUPPORT_OBJ := $(patsubst %.c,$(ASAN)/obj/%.o,$(TEST_SUPPORT))
 
-$(ASAN)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(ASAN)/libaugur.a $(LSTM_LIB) $(LSTM_STAMP)
+# The shim's own test links it statically; --as-needed keeps libtorch out of the others.
+$(ASAN)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(ASAN)/libaugur.a $(LSTM_LIB) $(LSTM_STAMP) \
+		| $(LSTM_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(ASAN)/libaugur.a $(LSTM_LIB) \
-		$(LDLIBS) $(CUNIT_LIBS)
+		$(LDLIBS) $(LSTM_LDLIBS) $(CUNIT_LIBS)
 
 # The test binaries stop at the first failing suite file; all are run, failures summed.
 unit-tests: $(TEST_BINS)
@@ -215,9 +222,9 @@ test: deps-test
 	$(MAKE) fuzz-short
 
 # ---- benchmarks ----------------------------------------------------------------------------
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a $(LSTM_LIB) $(LSTM_STAMP)
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a $(LSTM_LIB) $(LSTM_STAMP) | $(LSTM_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libaugur.a $(LSTM_LIB) $(LDLIBS)
+	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libaugur.a $(LSTM_LIB) $(LDLIBS) $(LSTM_LDLIBS)
 
 BENCH_PKGS := nginx redis-server
 
@@ -260,6 +267,8 @@ run: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/augur
 	install -m 0755 $(BUILD)/augur $(BUILD)/augurd $(DESTDIR)$(PREFIX)/bin/
+	if [ -n "$(LSTM_SO)" ]; then install -d $(DESTDIR)$(PREFIX)/lib/augur && \
+		install -m 0644 $(LSTM_SO) $(DESTDIR)$(PREFIX)/lib/augur/; fi
 	test -e $(DESTDIR)$(SYSCONFDIR)/augur/augur.conf || \
 		install -m 0644 etc/augur.conf $(DESTDIR)$(SYSCONFDIR)/augur/augur.conf
 

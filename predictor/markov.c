@@ -225,6 +225,13 @@ static float markov_calibrated(markov_t *m, int src, unsigned n, unsigned total,
     return p;
 }
 
+float markov_calibrate_other(markov_t *m, float raw, uint64_t key)
+{
+    unsigned n = raw <= 0 ? 0 : raw >= 1 ? MARKOV_CAL_COUNTS - 1
+                                         : (unsigned)(raw * (MARKOV_CAL_COUNTS - 1) + 0.5f);
+    return markov_calibrated(m, 2, n, MARKOV_CAL_COUNTS - 2, key);
+}
+
 size_t markov_predict(markov_t *m, predictor_guess_t *out, size_t max)
 {
     if (!m->have_prev || max == 0) return 0;
@@ -359,7 +366,7 @@ static int markov_get(FILE *f, void *buf, size_t len, uint32_t *crc)
 /* Bytes of the context block: where the stream stands (previous key and stride), the
  * recent guesses, the calibration counts and the guesses awaiting their outcome, so a
  * reloaded model behaves exactly as the one saved. */
-#define MARKOV_CAL_CELLS (2 * MARKOV_CAL_COUNTS * MARKOV_CAL_COUNTS)
+#define MARKOV_CAL_CELLS (3 * MARKOV_CAL_COUNTS * MARKOV_CAL_COUNTS)
 #define MARKOV_CONTEXT_BYTES                                                                        \
     (8 + 8 + 4 + 4 + 8 * MARKOV_RECENT + 4 + 8 * MARKOV_CAL_CELLS + 4 +                            \
      MARKOV_PENDING * (8 + 8 + 4))

@@ -70,8 +70,9 @@ typedef struct markov {
     _Atomic uint64_t first_gap;
     _Atomic uint64_t recent[MARKOV_RECENT];
     uint32_t recent_at;
-    /* [source: 0 successor, 1 stride][count][row total] */
-    markov_cal_t cal[2][MARKOV_CAL_COUNTS][MARKOV_CAL_COUNTS];
+    /* [source: 0 successor, 1 stride, 2 lstm][count][row total]; the lstm's probability p is
+     * filed as count round(15 p) of 15 */
+    markov_cal_t cal[3][MARKOV_CAL_COUNTS][MARKOV_CAL_COUNTS];
     markov_pending_t pending[MARKOV_PENDING];
     uint32_t pending_at;
 } markov_t;
@@ -87,6 +88,10 @@ void markov_observe(markov_t *m, const predictor_event_t *ev);
 /* Guesses for the access after the latest one, most likely first (merged successor and stride
  * candidates). Returns the count (<= max). */
 size_t markov_predict(markov_t *m, predictor_guess_t *out, size_t max);
+
+/* The calibrated probability of a guess of key that another model (the LSTM) gives raw
+ * probability raw; its outcome is tracked like the markov guesses'. */
+float markov_calibrate_other(markov_t *m, float raw, uint64_t key);
 
 /* Remember that key was guessed, so its score stays low until it is used. */
 void markov_note_guess(markov_t *m, uint64_t key);

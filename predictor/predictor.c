@@ -242,6 +242,33 @@ static void predictor_process(predictor_t *p, const predictor_event_t *ev)
     atomic_fetch_add_explicit(&p->observed, 1, memory_order_relaxed);
 }
 
+/* Let the LSTM judge the markov candidates: each keeps the larger of the two calibrated
+ * probabilities, so an untrained network costs nothing and a trained one promotes the
+ * candidates it is sure of. */
+static void predictor_rerank(predictor_t *p, predictor_guess_t *g, size_t n)
+{
+    predictor_guess_t raw[PREDICTOR_GUESSES_MAX];
+    memcpy(raw, g, n * sizeof(*g));
+    aug_err_t err;
+    if (lstm_model_rerank(p->lstm, raw, n, &err) != 0) {
+        aug_debug("predictor: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            if (raw[j].key != g[i].key) continue;
+            float pl = markov_calibrate_other(&p->mk, raw[j].prob, g[i].key);
+            if (pl > g[i].prob) g[i].prob = pl;
+        }
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && g[j].prob > g[j - 1].prob; j--) {
+            predictor_guess_t t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+}
+
 /* Guesses for the next access: the markov candidates, re-ranked by the LSTM when there is
  * one, cut at min_prob. Noted so their scores stay low until used. */
 static size_t predictor_guess(predictor_t *p, predictor_guess_t *out, size_t max)
@@ -249,10 +276,7 @@ static size_t predictor_guess(predictor_t *p, predictor_guess_t *out, size_t max
     if (max > PREDICTOR_GUESSES_MAX) max = PREDICTOR_GUESSES_MAX;
     predictor_guess_t g[PREDICTOR_GUESSES_MAX];
     size_t n = markov_predict(&p->mk, g, PREDICTOR_GUESSES_MAX);
-    if (p->lstm) {
-        aug_err_t err;
-        if (lstm_model_rerank(p->lstm, g, n, &err) != 0) aug_debug("predictor: %s", err.msg);
-    }
+    if (p->lstm) predictor_rerank(p, g, n);
     size_t k = 0;
     for (size_t i = 0; i < n && k < max; i++) {
         if (g[i].prob < p->cfg.min_prob) break;

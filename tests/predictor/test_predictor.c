@@ -230,6 +230,9 @@ static void assert_same_behaviour(predictor_t *a, predictor_t *b)
     }
 }
 
+/* Save a trained model; predictors loading it behave alike, and for markov exactly like the
+ * one saved (the LSTM's recurrent state is not part of the file, so a reloaded network starts
+ * from a fresh state). */
 static void round_trip(const char *model)
 {
     char path[PATH_MAX];
@@ -241,14 +244,20 @@ static void round_trip(const char *model)
     CU_ASSERT_EQUAL_FATAL(predictor_save(a, path, &err), 0);
     predictor_t *b = new_predictor(model, path); /* loads at create */
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    assert_same_behaviour(a, b);
-    predictor_destroy(a);
-    predictor_destroy(b); /* saves again at shutdown */
     predictor_t *c = new_predictor(model, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(predictor_load(c, path, &err), 0);
     predictor_stats_t st;
     predictor_get_stats(c, &st);
     CU_ASSERT_EQUAL(st.observed, 0); /* counters are per run; the model is what persists */
+    if (strcmp(model, "markov") == 0) {
+        predictor_t *d = new_predictor(model, path);
+        assert_same_behaviour(a, d);
+        predictor_destroy(d);
+    }
+    assert_same_behaviour(b, c);
+    predictor_destroy(a);
+    predictor_destroy(b);
     predictor_destroy(c);
 }
 
