@@ -208,10 +208,16 @@ deps-node:
 	@test -d tests/gateway/e2e/js/node_modules/@aws-sdk/client-s3 || \
 		npm ci --prefix tests/gateway/e2e/js --no-audit --no-fund
 
-check-fuse: $(ASAN)/augur
+# The workload part runs the 2 GiB file and the 100,000-entry directory with the optimised
+# build (ASan would measure its own memory and take minutes); the rest under ASan.
+check-fuse: $(ASAN)/augur $(ASAN)/augurd $(BUILD)/augur
 	AUGUR_BIN=$(CURDIR)/$(ASAN)/augur AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tests/fuse/run_fuse_tests.sh
+	AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd AUGUR_BIN=$(CURDIR)/$(ASAN)/augur \
+	AUGUR_REL_BIN=$(CURDIR)/$(BUILD)/augur AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bash tests/fuse/run_fuse_workload.sh
 
 test: deps-test
 	$(MAKE) unit-tests
@@ -226,7 +232,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libaugur.a $(LSTM_LIB) $(LSTM_STAMP) 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libaugur.a $(LSTM_LIB) $(LDLIBS) $(LSTM_LDLIBS)
 
-BENCH_PKGS := nginx redis-server
+BENCH_PKGS := nginx redis-server s3fs
 
 bench: deps
 	@missing=""; for p in $(BENCH_PKGS); do \

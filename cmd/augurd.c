@@ -54,6 +54,12 @@ static void wake_on_unmount(void *arg)
     stop_requested = 1;
 }
 
+/* The admin endpoint asks the mount for its staged writes through this. */
+static void mount_staged(void *arg, uint64_t *files, uint64_t *bytes)
+{
+    augfs_staged(arg, files, bytes);
+}
+
 static void log_repair(void *arg, const char *line)
 {
     (void)arg;
@@ -184,6 +190,7 @@ int main(int argc, char **argv)
         backend_close(b);
         return err.code == AUG_ECONFIG ? CMD_EXIT_USAGE : CMD_EXIT_FAIL;
     }
+    if (mnt) admin_set_staged(admin, mount_staged, mnt);
     /* systemd (Type=notify) learns that the gateway listens and the mount is in place */
     sd_notifyf(0, "READY=1\nSTATUS=serving %d nodes", backend_node_count(b));
     aug_log(AUG_LOG_INFO, "augurd %s started with %d nodes (%d+%d)", AUGUR_VERSION,

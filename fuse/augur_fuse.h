@@ -34,8 +34,9 @@ typedef struct augfs augfs_t;
  * ...), or NULL; they are applied after those that cfg->fuse implies, so they win.
  * default_permissions is always on: the kernel checks access against the mode, owner and
  * group the mount reports. The staging directory (cfg->fuse.staging_dir, or
- * STATE_DIR/fuse-staging) is created if missing. c must outlive the mount. On success the
- * caller ends the mount with augfs_stop(). */
+ * STATE_DIR/fuse-staging) is created if missing; complete staged files a process that died
+ * left there are uploaded before the mount appears (see the log for those kept). c must
+ * outlive the mount. On success the caller ends the mount with augfs_stop(). */
 int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, const char *options,
                 augfs_t **out, aug_err_t *err);
 
@@ -47,6 +48,10 @@ int augfs_start(augfs_t *fs, void (*on_end)(void *arg), void *arg, aug_err_t *er
 /* Upload every staged file with unsaved changes now. Returns 0, or the first error (the
  * files that failed stay staged and are retried). */
 int augfs_flush(augfs_t *fs, aug_err_t *err);
+
+/* Files written through the mount whose changes are not uploaded yet, and their bytes (a
+ * snapshot: thread-safe, never blocks). */
+void augfs_staged(augfs_t *fs, uint64_t *files, uint64_t *bytes);
 
 /* The mountpoint, as an absolute path without symbolic links. */
 const char *augfs_mountpoint(const augfs_t *fs);

@@ -101,6 +101,9 @@ typedef struct fnode {
     int unlinked;                /* removed or replaced: never uploaded again */
     int pending;                 /* an upload failed after the last close: retried */
     int writers;                 /* open handles that may write */
+    int noted;                   /* the staging note says: 0 nothing, 1 partial, 2 complete */
+    int counted;                 /* counted in fs->staged_files */
+    uint64_t counted_bytes;      /* counted in fs->staged_bytes */
 } fnode_t;
 
 /* An open file descriptor's state. */
@@ -155,6 +158,25 @@ void fnode_set_pending(augfs_t *fs, fnode_t *n);
 /* One retry pass over pending nodes. */
 void fnode_retry_pending(augfs_t *fs);
 
+/* With n->mu held: 1 when the staging file holds every byte of the content (nothing is left
+ * to read from the base version). */
+int fnode_complete(const fnode_t *n);
+
+/* ---- the staging directory across crashes (staging.c) -------------------------------------- */
+
+/* With n->mu held: keep the note beside n's staging file current (which key, which base
+ * version, whether the file is complete), or remove it when nothing is left unsaved. force
+ * rewrites it even when nothing it says changed (the key was renamed, the size matters). */
+void stage_note(augfs_t *fs, fnode_t *n, int force);
+/* With n->mu held: count n's unsaved bytes in the mount's staged totals. */
+void stage_account(augfs_t *fs, fnode_t *n);
+/* Take n out of the staged totals (it is being freed). */
+void stage_uncount(augfs_t *fs, fnode_t *n);
+/* Upload the complete staged files a process that died left in the staging directory, when
+ * their key still names the version they were staged from; keep the others and say so in the
+ * log. Returns how many were uploaded. */
+int stage_recover(augfs_t *fs);
+
 /* ---- the mount (mount.c) ------------------------------------------------------------------- */
 
 struct augfs {
@@ -180,6 +202,7 @@ struct augfs {
     fnode_t *slots[NODE_SLOTS];
     fhandle_t *handles;
     _Atomic uint64_t stage_seq;
+    _Atomic uint64_t staged_files, staged_bytes; /* unsaved changes, for augur status */
 };
 
 /* The operations (ops.c, ops_dir.c). */

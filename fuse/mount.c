@@ -111,6 +111,12 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
                            fs->stage_dir, strerror(e));
     }
 
+    /* what a crashed mount left staged is in the store before anyone looks */
+    int recovered = stage_recover(fs);
+    if (recovered > 0)
+        aug_warn("mount: %d file(s) staged before a crash uploaded from %s", recovered,
+                 fs->stage_dir);
+
     /* ours first, the caller's after: libfuse lets a later option win */
     char opts[4096];
     size_t n = (size_t)snprintf(opts, sizeof(opts),

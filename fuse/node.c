@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 /* Bytes moved per step when uploading or filling from the old version. */
@@ -61,43 +62,39 @@ fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key)
 
 static int fill_block(augfs_t *fs, fnode_t *n, uint64_t blk);
 static int is_valid(const fnode_t *n, uint64_t blk);
+static int set_valid(fnode_t *n, uint64_t blk);
 
-/* Leave the staged bytes of n in place for the operator (nothing uploads them by itself yet),
- * completed with the old bytes it did not rewrite when the store can still give them, and
- * STAGE.key naming the bucket and key they belong to. */
+/* Leave the staged bytes of n in place, completed with the old bytes it did not rewrite when
+ * the store can still give them, with the note naming its key: the next mount uploads it. */
 static void keep_stage(augfs_t *fs, fnode_t *n)
 {
     int complete = 1;
     for (uint64_t blk = 0; n->base_limit > 0 && blk <= (n->base_limit - 1) / STAGE_BLOCK; blk++)
-        if (!is_valid(n, blk) && fill_block(fs, n, blk) != 0) complete = 0;
-    char side[PATH_MAX + 8], vid[33];
-    backend_version_hex(n->base, vid);
-    snprintf(side, sizeof(side), "%s.key", n->stage_path);
-    FILE *f = fopen(side, "w");
-    if (f) {
-        fprintf(f, "key: %s/%s\nsize: %llu\n%s%s\n", n->bucket, n->key, (unsigned long long)n->size,
-                complete ? "complete: yes" : "complete: no, bytes not rewritten are in version ",
-                complete ? "" : vid);
-        fclose(f);
-    }
+        if (!is_valid(n, blk) && (fill_block(fs, n, blk) != 0 || set_valid(n, blk) != 0))
+            complete = 0;
+    stage_note(fs, n, 1);
     aug_error("mount: changes to %s/%s could not be uploaded; the file (%llu bytes%s) is kept in "
-              "%s, described in %s",
+              "%s (described in %s.key) and uploaded at the next mount",
               n->bucket, n->key, (unsigned long long)n->size, complete ? "" : ", partly",
-              n->stage_path, side);
+              n->stage_path, n->stage_path);
 }
 
 static void node_free(augfs_t *fs, fnode_t *n)
 {
     if (n->stage_path) {
         /* a file whose changes never reached the store is kept for the operator */
-        if (n->dirty_data && !n->unlinked)
+        if (n->dirty_data && !n->unlinked) {
             keep_stage(fs, n);
-        else
+        } else {
+            n->dirty_data = 0;
+            stage_note(fs, n, 0); /* removes the note */
             unlink(n->stage_path);
+        }
     } else if ((n->dirty_data || n->dirty_attrs) && !n->unlinked) {
         aug_error("mount: changed attributes of %s/%s could not be uploaded", n->bucket, n->key);
     }
-    if (n->stage_fd >= 0) close(n->stage_fd);
+    stage_uncount(fs, n);
+    if (n->stage_fd >= 0) close(n->stage_fd); /* releases the lock: recovery may take it */
     free(n->stage_path);
     free(n->valid);
     backend_manifest_free(n->base);
@@ -159,6 +156,8 @@ void fnode_unlink(augfs_t *fs, fnode_t *n)
     n->unlinked = 1;
     int had_pending = n->pending;
     n->pending = 0;
+    stage_note(fs, n, 0);
+    stage_account(fs, n);
     pthread_mutex_unlock(&n->mu);
     pthread_mutex_lock(&fs->nodes_mu);
     table_remove(fs, n);
@@ -181,6 +180,7 @@ int fnode_rename(augfs_t *fs, fnode_t *n, const char *bucket, const char *key)
     if (old) table_remove(fs, old);
     if (was_in) table_insert(fs, n);
     pthread_mutex_unlock(&fs->nodes_mu);
+    if (n->noted) stage_note(fs, n, 1); /* recovery must upload to the new name */
     return 0;
 }
 
@@ -233,7 +233,16 @@ int fnode_reset(augfs_t *fs, fnode_t *n, const backend_manifest_t *m)
     if (n->stage_fd >= 0 && ftruncate(n->stage_fd, 0) != 0)
         aug_warn("mount: cannot empty %s: %s", n->stage_path, strerror(errno));
     n->dirty_data = n->dirty_attrs = 0;
+    stage_note(fs, n, 0);
+    stage_account(fs, n);
     return 0;
+}
+
+int fnode_complete(const fnode_t *n)
+{
+    for (uint64_t blk = 0; n->base_limit > 0 && blk <= (n->base_limit - 1) / STAGE_BLOCK; blk++)
+        if (!is_valid(n, blk)) return 0;
+    return 1;
 }
 
 uint64_t fnode_size(const fnode_t *n)
@@ -281,16 +290,24 @@ static int open_stage(augfs_t *fs, fnode_t *n)
 {
     if (n->stage_fd >= 0) return 0;
     char path[PATH_MAX];
-    uint64_t seq = atomic_fetch_add(&fs->stage_seq, 1);
-    if ((size_t)snprintf(path, sizeof(path), "%s/%d-%llu.stage", fs->stage_dir, (int)getpid(),
-                         (unsigned long long)seq) >= sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = -1;
+    /* a name left by an earlier process with our pid is skipped */
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        uint64_t seq = atomic_fetch_add(&fs->stage_seq, 1);
+        if ((size_t)snprintf(path, sizeof(path), "%s/%d-%llu.stage", fs->stage_dir, (int)getpid(),
+                             (unsigned long long)seq) >= sizeof(path))
+            return -ENAMETOOLONG;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) {
         int e = errno;
         aug_error("mount: cannot create a staging file in %s: %s", fs->stage_dir, strerror(e));
         return e == ENOSPC || e == EDQUOT ? -e : -EIO;
     }
+    /* held while we live: the next mount's recovery leaves a locked file alone */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        aug_warn("mount: cannot lock %s: %s", path, strerror(errno));
     if (ftruncate(fd, (off_t)n->size) != 0) {
         int e = errno;
         close(fd);
@@ -444,12 +461,13 @@ ssize_t fnode_write(augfs_t *fs, fnode_t *n, const char *buf, size_t len, uint64
     if (end > n->size) n->size = end;
     n->dirty_data = 1;
     n->a.mtime_ns = n->ctime_ns = aug_now_ns();
+    if (n->noted != 2) stage_note(fs, n, 0);
+    stage_account(fs, n);
     return (ssize_t)len;
 }
 
 int fnode_truncate(augfs_t *fs, fnode_t *n, uint64_t size)
 {
-    (void)fs;
     begin_staging(n);
     if (n->stage_fd >= 0 && ftruncate(n->stage_fd, (off_t)size) != 0)
         return errno == ENOSPC || errno == EFBIG ? -errno : -EIO;
@@ -463,6 +481,8 @@ int fnode_truncate(augfs_t *fs, fnode_t *n, uint64_t size)
     n->size = size;
     n->dirty_data = 1;
     n->a.mtime_ns = n->ctime_ns = aug_now_ns();
+    if (n->noted != 2) stage_note(fs, n, 0);
+    stage_account(fs, n);
     return 0;
 }
 
@@ -515,6 +535,8 @@ int fnode_flush(augfs_t *fs, fnode_t *n)
 {
     if (n->unlinked) {
         n->dirty_data = n->dirty_attrs = 0;
+        stage_note(fs, n, 0);
+        stage_account(fs, n);
         return 0;
     }
     if (!n->dirty_data && !n->dirty_attrs) return 0;
@@ -554,6 +576,8 @@ int fnode_flush(augfs_t *fs, fnode_t *n)
     n->ctime_ns = m->written_ns;
     if (n->staged) n->base_limit = n->size;
     n->dirty_data = n->dirty_attrs = 0;
+    stage_note(fs, n, 0);
+    stage_account(fs, n);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,30 @@ struct admin {
     const admin_heal_stats_t *heal;
     char token[256];
     int64_t started_ns;
+    pthread_mutex_t staged_mu; /* guards staged_fn and staged_arg */
+    admin_staged_fn staged_fn;
+    void *staged_arg;
 };
+
+void admin_set_staged(admin_t *a, admin_staged_fn fn, void *arg)
+{
+    if (!a) return;
+    pthread_mutex_lock(&a->staged_mu);
+    a->staged_fn = fn;
+    a->staged_arg = arg;
+    pthread_mutex_unlock(&a->staged_mu);
+}
+
+/* The mount's staged writes; 0 when no mount is served here. */
+static int staged_of(struct admin *a, uint64_t *files, uint64_t *bytes)
+{
+    *files = *bytes = 0;
+    pthread_mutex_lock(&a->staged_mu);
+    int have = a->staged_fn != NULL;
+    if (have) a->staged_fn(a->staged_arg, files, bytes);
+    pthread_mutex_unlock(&a->staged_mu);
+    return have;
+}
 
 static const char *const method_names[GW_METHODS] = {"GET", "HEAD", "PUT", "POST", "DELETE",
                                                      "OTHER"};
@@ -197,6 +221,19 @@ static void heal_metrics(FILE *f, const admin_heal_stats_t *h)
             (unsigned long long)atomic_load(&h->manifests_repaired));
 }
 
+static void mount_metrics(FILE *f, struct admin *a)
+{
+    uint64_t files, bytes;
+    if (!staged_of(a, &files, &bytes)) return;
+    fprintf(f,
+            "# HELP augur_fuse_staged_files Files written through the mount and not uploaded "
+            "yet.\n"
+            "# TYPE augur_fuse_staged_files gauge\naugur_fuse_staged_files %llu\n"
+            "# HELP augur_fuse_staged_bytes Bytes of the files not uploaded yet.\n"
+            "# TYPE augur_fuse_staged_bytes gauge\naugur_fuse_staged_bytes %llu\n",
+            (unsigned long long)files, (unsigned long long)bytes);
+}
+
 /* Multipart uploads in progress in every bucket (a walk: /status is asked for rarely). */
 static size_t open_uploads(backend_t *b)
 {
@@ -270,6 +307,11 @@ static void status_doc(FILE *f, struct admin *a, int json)
     }
     double useful = st.prefetch_issued ? (double)st.prefetch_used / (double)st.prefetch_issued : 0;
     size_t uploads = open_uploads(b);
+    uint64_t sfiles, sbytes;
+    int mounted = staged_of(a, &sfiles, &sbytes);
+    if (json && mounted)
+        fprintf(f, "},\"staged_writes\":{\"files\":%llu,\"bytes\":%llu", (unsigned long long)sfiles,
+                (unsigned long long)sbytes);
     if (json)
         fprintf(f,
                 "},\"redis_up\":%s,\"prefetch\":{\"issued\":%llu,\"used\":%llu,\"wasted\":%llu,"
@@ -284,6 +326,9 @@ static void status_doc(FILE *f, struct admin *a, int json)
                 st.redis_up ? "connected" : "not connected", (unsigned long long)st.prefetch_issued,
                 (unsigned long long)st.prefetch_used, (unsigned long long)st.prefetch_wasted,
                 useful, uploads);
+    if (!json && mounted)
+        fprintf(f, "mount staged writes: %llu file(s), %.1f MiB waiting to be uploaded\n",
+                (unsigned long long)sfiles, (double)sbytes / (1 << 20));
 }
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
@@ -337,6 +382,7 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *conn, const ch
         cache_metrics(d.f, a->cache);
         node_metrics(d.f, cache_backend(a->cache));
         heal_metrics(d.f, a->heal);
+        mount_metrics(d.f, a);
     } else if (strcmp(url, "/status") == 0) {
         const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
         int json = fmt && strcmp(fmt, "json") == 0;
@@ -386,6 +432,7 @@ int admin_start(const aug_config_t *cfg, cache_t *c, gateway_t *gw,
         free(a);
         return rc;
     }
+    pthread_mutex_init(&a->staged_mu, NULL);
     a->cache = c;
     a->gw = gw;
     a->heal = heal;
@@ -397,6 +444,7 @@ int admin_start(const aug_config_t *cfg, cache_t *c, gateway_t *gw,
                                  (unsigned)30, MHD_OPTION_END);
     if (!a->daemon) {
         OPENSSL_cleanse(a->token, sizeof(a->token));
+        pthread_mutex_destroy(&a->staged_mu);
         free(a);
         return aug_err_set(err, AUG_EIO, "cannot listen on %s for the admin endpoint: %s",
                            cfg->admin.listen, strerror(errno));
@@ -411,5 +459,6 @@ void admin_stop(admin_t *a)
     if (!a) return;
     MHD_stop_daemon(a->daemon);
     OPENSSL_cleanse(a->token, sizeof(a->token));
+    pthread_mutex_destroy(&a->staged_mu);
     free(a);
 }

@@ -31,6 +31,12 @@ typedef struct admin_heal_stats {
 int admin_start(const aug_config_t *cfg, cache_t *c, gateway_t *gw,
                 const admin_heal_stats_t *heal, admin_t **out, aug_err_t *err);
 void admin_stop(admin_t *a);
+/* Where /metrics and /status learn the mount's staged writes (files written through it and
+ * not uploaded yet, and their bytes) when this augurd serves one: fn(arg, &files, &bytes) is
+ * called per request, from the endpoint's thread. Set once the mount is up; NULL clears it
+ * (do so before the mount is stopped). Thread-safe. */
+typedef void (*admin_staged_fn)(void *arg, uint64_t *files, uint64_t *bytes);
+void admin_set_staged(admin_t *a, admin_staged_fn fn, void *arg);
 
 /* The TCP port actually bound (useful with port 0). */
 int gateway_port(const gateway_t *gw);

@@ -38,4 +38,7 @@ bash "$root/tests/bench/bench_gateway.sh" || status=1
 section "gateway: memory while a 5 GiB object streams through"
 bash "$root/tests/bench/bench_gateway_memory.sh" || status=1
 
+section "mount: local disk, augur's mount and s3fs over augur's gateway"
+bash "$root/tests/bench/bench_mount.sh" || status=1
+
 exit $status
