@@ -221,6 +221,71 @@ static void heal_metrics(FILE *f, const admin_heal_stats_t *h)
             (unsigned long long)atomic_load(&h->manifests_repaired));
 }
 
+/* The predictor: what it saw, how often its top guess came next, what it cost. */
+static void predictor_metrics(FILE *f, const cache_predictor_stats_t *p)
+{
+    if (!p->enabled) return;
+    double accuracy = p->guesses ? (double)p->guesses_right / (double)p->guesses : 0.0;
+    fprintf(f,
+            "# HELP augur_predictor_info The predictor's model.\n"
+            "# TYPE augur_predictor_info gauge\naugur_predictor_info{model=\"%s\"} 1\n"
+            "# HELP augur_predictor_events_total Block reads the predictor learned from.\n"
+            "# TYPE augur_predictor_events_total counter\naugur_predictor_events_total %llu\n"
+            "# HELP augur_predictor_dropped_total Block reads dropped because it fell behind.\n"
+            "# TYPE augur_predictor_dropped_total counter\naugur_predictor_dropped_total %llu\n"
+            "# HELP augur_predictor_lag_events Block reads queued and not yet learned from.\n"
+            "# TYPE augur_predictor_lag_events gauge\naugur_predictor_lag_events %llu\n"
+            "# HELP augur_predictor_guesses_total Guesses handed to the cache.\n"
+            "# TYPE augur_predictor_guesses_total counter\naugur_predictor_guesses_total %llu\n"
+            "# HELP augur_predictor_guesses_right_total Top guesses that were the next read.\n"
+            "# TYPE augur_predictor_guesses_right_total counter\n"
+            "augur_predictor_guesses_right_total %llu\n"
+            "# HELP augur_predictor_accuracy Share of guesses that were right.\n"
+            "# TYPE augur_predictor_accuracy gauge\naugur_predictor_accuracy %.4f\n"
+            "# HELP augur_predictor_prefetches_total Guesses turned into prefetches.\n"
+            "# TYPE augur_predictor_prefetches_total counter\naugur_predictor_prefetches_total %llu\n"
+            "# HELP augur_predictor_train_steps_total Training steps (lstm).\n"
+            "# TYPE augur_predictor_train_steps_total counter\n"
+            "augur_predictor_train_steps_total %llu\n"
+            "# HELP augur_predictor_loss Cross-entropy of the last training step (lstm).\n"
+            "# TYPE augur_predictor_loss gauge\naugur_predictor_loss %.4f\n"
+            "# HELP augur_predictor_cpu_seconds_total CPU time of the predictor's threads.\n"
+            "# TYPE augur_predictor_cpu_seconds_total counter\n"
+            "augur_predictor_cpu_seconds_total %.3f\n"
+            "# HELP augur_predictor_save_errors_total Model saves that failed.\n"
+            "# TYPE augur_predictor_save_errors_total counter\n"
+            "augur_predictor_save_errors_total %llu\n",
+            p->model, (unsigned long long)p->observed, (unsigned long long)p->dropped,
+            (unsigned long long)p->lag_events, (unsigned long long)p->guesses,
+            (unsigned long long)p->guesses_right, accuracy,
+            (unsigned long long)p->guess_prefetches, (unsigned long long)p->train_steps,
+            p->last_loss, (double)p->cpu_ns / 1e9, (unsigned long long)p->save_errors);
+}
+
+/* The predictor in /status: one line of text, or a "predictor" member of the JSON. */
+static void predictor_status(FILE *f, const cache_predictor_stats_t *p, int json)
+{
+    if (!p->enabled) return;
+    double accuracy = p->guesses ? (double)p->guesses_right / (double)p->guesses : 0.0;
+    if (json)
+        fprintf(f,
+                ",\"predictor\":{\"model\":\"%s\",\"events\":%llu,\"dropped\":%llu,"
+                "\"lag_events\":%llu,\"guesses\":%llu,\"accuracy\":%.4f,"
+                "\"prefetches\":%llu,\"train_steps\":%llu,\"cpu_seconds\":%.3f}",
+                p->model, (unsigned long long)p->observed, (unsigned long long)p->dropped,
+                (unsigned long long)p->lag_events, (unsigned long long)p->guesses, accuracy,
+                (unsigned long long)p->guess_prefetches, (unsigned long long)p->train_steps,
+                (double)p->cpu_ns / 1e9);
+    else
+        fprintf(f,
+                "predictor: %s, %llu reads learned (%llu dropped, %llu behind), accuracy %.3f "
+                "of %llu guesses, %llu prefetched, %llu training steps, %.1f s CPU\n",
+                p->model, (unsigned long long)p->observed, (unsigned long long)p->dropped,
+                (unsigned long long)p->lag_events, accuracy, (unsigned long long)p->guesses,
+                (unsigned long long)p->guess_prefetches, (unsigned long long)p->train_steps,
+                (double)p->cpu_ns / 1e9);
+}
+
 static void mount_metrics(FILE *f, struct admin *a)
 {
     uint64_t files, bytes;
@@ -312,9 +377,13 @@ static void status_doc(FILE *f, struct admin *a, int json)
     if (json && mounted)
         fprintf(f, "},\"staged_writes\":{\"files\":%llu,\"bytes\":%llu", (unsigned long long)sfiles,
                 (unsigned long long)sbytes);
+    if (json) {
+        fputs("}", f);
+        predictor_status(f, &st.predictor, 1);
+    }
     if (json)
         fprintf(f,
-                "},\"redis_up\":%s,\"prefetch\":{\"issued\":%llu,\"used\":%llu,\"wasted\":%llu,"
+                ",\"redis_up\":%s,\"prefetch\":{\"issued\":%llu,\"used\":%llu,\"wasted\":%llu,"
                 "\"usefulness\":%.4f},\"open_uploads\":%zu}\n",
                 st.redis_up ? "true" : "false", (unsigned long long)st.prefetch_issued,
                 (unsigned long long)st.prefetch_used, (unsigned long long)st.prefetch_wasted,
@@ -326,6 +395,7 @@ static void status_doc(FILE *f, struct admin *a, int json)
                 st.redis_up ? "connected" : "not connected", (unsigned long long)st.prefetch_issued,
                 (unsigned long long)st.prefetch_used, (unsigned long long)st.prefetch_wasted,
                 useful, uploads);
+    if (!json) predictor_status(f, &st.predictor, 0);
     if (!json && mounted)
         fprintf(f, "mount staged writes: %llu file(s), %.1f MiB waiting to be uploaded\n",
                 (unsigned long long)sfiles, (double)sbytes / (1 << 20));
@@ -383,6 +453,9 @@ static enum MHD_Result on_admin(void *cls, struct MHD_Connection *conn, const ch
         node_metrics(d.f, cache_backend(a->cache));
         heal_metrics(d.f, a->heal);
         mount_metrics(d.f, a);
+        cache_stats_t st;
+        cache_get_stats(a->cache, &st);
+        predictor_metrics(d.f, &st.predictor);
     } else if (strcmp(url, "/status") == 0) {
         const char *fmt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
         int json = fmt && strcmp(fmt, "json") == 0;

@@ -51,6 +51,7 @@ def daemon():
                     f"[backend]\nnodes = {node_list}\n"
                     f"[gateway]\nlisten = 127.0.0.1:{s3}\ncredentials = {creds}\n"
                     f"public_read = open\n"
+                    f"[cache]\nram_size = 2M\nblock_size = 64K\n"
                     f"[admin]\nlisten = 127.0.0.1:{admin}\ntoken_file = {token}\n")
     log = root / "augurd.log"
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1")
@@ -63,7 +64,7 @@ def daemon():
             break
         except OSError:
             time.sleep(0.05)
-    yield {"conf": conf, "s3": s3, "admin": admin, "root": root, "token": token}
+    yield {"conf": conf, "s3": s3, "admin": admin, "root": root, "token": token, "proc": proc}
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0, log.read_text()[-3000:]
     shutil.rmtree(root, ignore_errors=True)
@@ -126,3 +127,43 @@ def test_augur_status_fails_clearly_when_augurd_is_not_there(daemon, tmp_path):
                          text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "does not answer" in out.stderr
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_predictor_learns_reads_prefetches_and_saves_its_model(daemon):
+    conf = str(daemon["conf"])
+    run = lambda *a: subprocess.run([str(AUGUR), "-c", conf, *a], capture_output=True,
+                                    text=True, timeout=60)
+    assert run("mb", "open").returncode == 0
+    blob = daemon["root"] / "blob"
+    for i in range(20):  # 20 objects of 4 blocks: 5 MiB read in a loop through a 2 MiB cache
+        blob.write_bytes(bytes([i]) * (256 << 10))
+        assert run("put", str(blob), f"open/obj{i:02d}").returncode == 0
+    for _ in range(6):
+        for i in range(20):
+            with urllib.request.urlopen(f"http://127.0.0.1:{daemon['s3']}/open/obj{i:02d}",
+                                        timeout=30) as r:
+                assert r.read() == bytes([i]) * (256 << 10)
+    time.sleep(0.5)  # the predictor thread catches up (it batches)
+    status, text = get(daemon["admin"], "/metrics")
+    assert 'augur_predictor_info{model="markov"} 1' in text
+    assert metric(text, "augur_predictor_events_total") >= 6 * 20 * 4
+    assert metric(text, "augur_predictor_dropped_total") == 0
+    assert metric(text, "augur_predictor_guesses_total") > 0
+    assert metric(text, "augur_predictor_prefetches_total") > 0
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                           capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    doc = json.loads(run("status", "--json").stdout)
+    assert doc["predictor"]["model"] == "markov" and doc["predictor"]["events"] >= 480
+    assert "predictor: markov" in run("status").stdout
+    # SIGTERM saves the model in the state directory
+    daemon["proc"].send_signal(signal.SIGTERM)
+    assert daemon["proc"].wait(30) == 0
+    assert (daemon["root"] / "state" / "predictor.model").stat().st_size > 0
