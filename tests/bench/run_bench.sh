@@ -32,6 +32,21 @@ else
     echo "skipped: $trace not found"
 fi
 
+section "predictor: observe() on the request path, and the accesses/s its thread absorbs"
+"$root/build/bench/bench_predictor" || status=1
+if [ -x "$root/build/bench/bench_lstm" ]; then
+    section "predictor: the LSTM shim's step, score and training costs"
+    "$root/build/bench/bench_lstm" || status=1
+fi
+
+section "predictor: learned with prefetch against lru, s3fifo, sieve, arc and belady"
+models=markov
+if [ "${BENCH_LSTM_REPLAY:-1}" = 1 ] && [ -e "$root/build/liblstm_shim.so" ]; then
+    models="markov lstm" # about 10 minutes on 2 cores: the LSTM steps on every request
+fi
+/usr/bin/python3 "$root/tests/bench/bench_predictor.py" "$root/build/augur" \
+    "$root/../shared/traces" "$root/build/bench" $models || status=1
+
 section "gateway: S3 GET/PUT against nginx serving the same bytes"
 bash "$root/tests/bench/bench_gateway.sh" || status=1
 
