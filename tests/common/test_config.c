@@ -151,6 +151,30 @@ static void test_the_shipped_config_loads(void)
     if (rc != 0) fprintf(stderr, "\n  etc/augur.conf: %s\n", err.msg);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT(cfg.backend.n_nodes >= cfg.backend.data_shards + cfg.backend.parity_shards);
+    CU_ASSERT_STRING_EQUAL(cfg.predictor.model, "markov");
+    CU_ASSERT_STRING_EQUAL(cfg.cache.ram_policy, "learned");
+}
+
+static void test_predictor_section_is_read_and_checked(void)
+{
+    aug_config_t cfg;
+    aug_err_t err;
+    aug_config_defaults(&cfg);
+    CU_ASSERT_EQUAL(aug_config_load_string(&cfg,
+                                           "[predictor]\nmodel = lstm\nmin_confidence = 75\n"
+                                           "prefetch_tier = ssd\ntable_keys = 64K\n"
+                                           "save_interval = 30s\n",
+                                           "p.conf", &err),
+                    0);
+    CU_ASSERT_STRING_EQUAL(cfg.predictor.model, "lstm");
+    CU_ASSERT_EQUAL(cfg.predictor.min_confidence, 75);
+    CU_ASSERT_STRING_EQUAL(cfg.predictor.prefetch_tier, "ssd");
+    CU_ASSERT_EQUAL(cfg.predictor.table_keys, 65536);
+    CU_ASSERT_EQUAL(cfg.predictor.save_interval_ms, 30000);
+    expect_error_at("[predictor]\n\nmodel = oracle\n", 3, "markov, lstm or off");
+    expect_error_at("[predictor]\nprefetch_tier = tape\n", 2, "ram, ssd or off");
+    expect_error_at("[predictor]\nmin_confidence = 101\n", 2, "min_confidence");
+    expect_error_at("[predictor]\ntable_keys = 3\n", 2, "table_keys");
 }
 
 /* ---- errors, each at its line ------------------------------------------------------------ */
@@ -481,6 +505,7 @@ int main(void)
     CU_add_test(e, "key before any section", test_key_before_any_section_is_refused);
     CU_add_test(e, "unknown key", test_unknown_key_is_reported_at_its_line);
     CU_add_test(e, "bad int", test_bad_int_is_reported);
+    CU_add_test(e, "predictor section", test_predictor_section_is_read_and_checked);
     CU_add_test(e, "bad size", test_bad_size_is_reported);
     CU_add_test(e, "bad other values", test_bad_other_values_are_reported);
     CU_add_test(e, "too few nodes for k+m", test_too_few_nodes_for_k_plus_m);
