@@ -576,8 +576,13 @@ int cache_open(const aug_config_t *cfg, backend_t *b, cache_t **out, aug_err_t *
 void cache_close(cache_t *c)
 {
     if (!c) return;
-    cache_predict_close(c->cp); /* first: its guesses become prefetches */
-    prefetcher_close(c->pf);    /* then the workers that use the tiers */
+    /* the tiers stop asking the predictor for scores (evictions hold the tier's lock, so
+     * none is in flight after this), then the predictor and its guess thread stop, then
+     * the prefetch workers that use the tiers */
+    if (c->ram) ram_tier_set_scorer(c->ram, NULL, NULL);
+    if (c->ssd) ssd_tier_set_scorer(c->ssd, NULL, NULL);
+    cache_predict_close(c->cp);
+    prefetcher_close(c->pf);
     redis_tier_close(c->redis);
     ram_tier_close(c->ram);
     ssd_tier_close(c->ssd);

@@ -333,6 +333,73 @@ static void test_reconfigure_shrinks_the_tiers_at_once(void)
     cache_close(c);
 }
 
+/* Seconds since t0 (monotonic). */
+static double since(int64_t t0)
+{
+    return (double)(aug_mono_ns() - t0) / 1e9;
+}
+
+static void test_predictor_prefetches_within_its_budgets(void)
+{
+    enum { OBJECTS = 24, LAPS = 6 };
+    char key[32];
+    for (int i = 0; i < OBJECTS; i++) {
+        snprintf(key, sizeof(key), "seq%02d", i);
+        CU_ASSERT_EQUAL_FATAL(test_put(backend, "data", key, 100 + (uint64_t)i, BLOCK), 0);
+    }
+    aug_config_t cfg;
+    cache_config(&cfg, 10 * BLOCK, 0);
+    snprintf(cfg.cache.ram_policy, sizeof(cfg.cache.ram_policy), "learned");
+    cfg.cache.readahead_max = 0;           /* only the predictor fetches ahead */
+    cfg.cache.prefetch_rate = 20 * BLOCK;  /* bytes per second */
+    cfg.cache.prefetch_inflight = BLOCK;   /* one block at a time */
+    cache_t *c;
+    aug_err_t err;
+    CU_ASSERT_EQUAL_FATAL(cache_open(&cfg, backend, &c, &err), 0);
+    int64_t t0 = aug_mono_ns();
+    for (int lap = 0; lap < LAPS; lap++) {
+        for (int i = 0; i < OBJECTS; i++) {
+            snprintf(key, sizeof(key), "seq%02d", i);
+            CU_ASSERT(read_check(c, key, 100 + (uint64_t)i, BLOCK));
+            usleep(5000); /* a client's think time: lets guesses land before the next read */
+        }
+    }
+    double secs = since(t0);
+    usleep(200000);
+    cache_stats_t st;
+    cache_get_stats(c, &st);
+    printf(" (%llu reads learned, %llu guesses, %llu prefetched, %llu used, %.2f s) ",
+           (unsigned long long)st.predictor.observed, (unsigned long long)st.predictor.guesses,
+           (unsigned long long)st.prefetch_issued, (unsigned long long)st.prefetch_used, secs);
+    CU_ASSERT_EQUAL(st.predictor.enabled, 1);
+    CU_ASSERT_STRING_EQUAL(st.predictor.model, "markov");
+    CU_ASSERT_EQUAL(st.predictor.observed, OBJECTS * LAPS);
+    CU_ASSERT(st.predictor.guesses > 0);
+    CU_ASSERT(st.predictor.guess_prefetches > 0);
+    CU_ASSERT(st.prefetch_used > 0);
+    /* the rate budget: one second of burst plus rate x elapsed, never more */
+    double allowed = (double)cfg.cache.prefetch_rate * (secs + 0.2 + 1.0);
+    CU_ASSERT((double)st.prefetch_issued * BLOCK <= allowed);
+    CU_ASSERT(st.ram.used_bytes <= 10 * BLOCK);
+    cache_close(c);
+}
+
+static void test_predictor_off_means_no_guesses(void)
+{
+    aug_config_t cfg;
+    cache_config(&cfg, 10 * BLOCK, 0);
+    snprintf(cfg.predictor.model, sizeof(cfg.predictor.model), "off");
+    snprintf(cfg.cache.ram_policy, sizeof(cfg.cache.ram_policy), "learned");
+    cache_t *c;
+    aug_err_t err;
+    CU_ASSERT_EQUAL_FATAL(cache_open(&cfg, backend, &c, &err), 0);
+    CU_ASSERT(read_check(c, "seq00", 100, BLOCK));
+    cache_stats_t st;
+    cache_get_stats(c, &st);
+    CU_ASSERT_EQUAL(st.predictor.enabled, 0);
+    cache_close(c);
+}
+
 int main(void)
 {
     aug_log_set_level(AUG_LOG_ERROR);
@@ -354,5 +421,8 @@ int main(void)
                 test_writes_through_the_cache_are_seen_at_once);
     CU_add_test(s, "reconfigure shrinks the tiers at once",
                 test_reconfigure_shrinks_the_tiers_at_once);
+    CU_add_test(s, "predictor prefetches within its budgets",
+                test_predictor_prefetches_within_its_budgets);
+    CU_add_test(s, "predictor off means no guesses", test_predictor_off_means_no_guesses);
     return test_run_all();
 }
