@@ -87,7 +87,7 @@ CMD_OBJ_ASAN := $(patsubst %.c,$(ASAN)/obj/%.o,$(CMD_SRC))
 
 .PHONY: all test bench run install clean deps deps-test format check-cli unit-tests fuzz e2e-tests \
         deb rpm check-packaging deps-packaging \
-        check-fuse \
+        check-fuse check-nolstm \
         deps-node \
         fuzz-short
 .DEFAULT_GOAL := all
@@ -161,6 +161,19 @@ unit-tests: $(TEST_BINS)
 	done; \
 	if [ $$fail -ne 0 ]; then echo "$$fail test program(s) failed"; exit 1; fi
 
+# The predictor, cache and replay tests again in a build without libtorch (LSTM=0), in its
+# own build directory so the main build is not rebuilt.
+NOLSTM_TESTS := predictor/test_predictor cache/test_cache cache/test_policy cache/test_trace
+check-nolstm:
+	$(MAKE) BUILD=$(BUILD)/nolstm LSTM=0 \
+		$(addprefix $(BUILD)/nolstm/asan/tests/,$(NOLSTM_TESTS))
+	@fail=0; for t in $(NOLSTM_TESTS); do \
+		echo "== LSTM=0 $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp $(BUILD)/nolstm/asan/tests/$$t || fail=1; \
+	done; exit $$fail
+
 check-cli: $(ASAN)/augur $(ASAN)/augurd
 	AUGUR_BIN=$(CURDIR)/$(ASAN)/augur AUGURD_BIN=$(CURDIR)/$(ASAN)/augurd \
 	AUGUR_TEST_TMP=$(CURDIR)/$(ASAN)/tmp \
@@ -221,6 +234,7 @@ check-fuse: $(ASAN)/augur $(ASAN)/augurd $(BUILD)/augur
 
 test: deps-test
 	$(MAKE) unit-tests
+	$(MAKE) check-nolstm
 	$(MAKE) check-cli
 	$(MAKE) check-fuse
 	$(MAKE) e2e-tests
