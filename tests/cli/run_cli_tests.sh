@@ -367,7 +367,7 @@ f=$T/too-few.conf
 sed 's/^        dir:.*n4.*$/        dir:'"${T//\//\\/}"'\/n4/' "$CONF" >"$f"
 run "$AUGUR_BIN" -c "$f" ls
 expect_fail 2 "augur with 4 nodes for 4+2 shards"
-check "  the error names the nodes line" grep -q "^augur: $f:9: " "$T/err"
+check "  the error names the nodes line" grep -q "^augur: $f:10: " "$T/err"
 AUGUR_CONF=$CONF "$AUGUR_BIN" ls >"$T/out" 2>"$T/err"
 rc=$?
 expect_rc 0 "AUGUR_CONF names the configuration"
