@@ -39,6 +39,11 @@ credentials = $creds
 dir = $var/cache
 ssd_size = 1G
 ssd_min_free = 256M
+ram_policy = learned
+ssd_policy = learned
+
+[predictor]
+model = markov
 
 [admin]
 listen = 127.0.0.1:9001
