@@ -19,8 +19,11 @@
 /* Events the predictor thread takes per batch: large enough to amortise the LSTM call,
  * small enough that guesses follow the stream within a millisecond or so. */
 #define PREDICTOR_BATCH 256
-/* Idle wait of the predictor thread when the queue is empty. */
-#define PREDICTOR_IDLE_NS 1000000
+/* Idle waits of the predictor thread when the queue is empty: from 1 ms, doubling to 50 ms
+ * while nothing arrives (observe() never signals: it must not take a lock), so an idle
+ * daemon costs ~20 wakeups a second and a busy one sees guesses within a millisecond. */
+#define PREDICTOR_IDLE_MIN_NS 1000000
+#define PREDICTOR_IDLE_MAX_NS 50000000
 /* Model file: magic, format version. */
 static const char PREDICTOR_MAGIC[8] = {'A', 'U', 'G', 'P', 'R', 'E', 'D', '\n'};
 #define PREDICTOR_FORMAT 1
@@ -394,6 +397,7 @@ static void *predictor_main(void *arg)
     predictor_t *p = arg;
     int64_t next_save = aug_mono_ns() + (int64_t)p->cfg.save_interval_s * 1000000000;
     uint64_t cpu0 = predictor_thread_cpu_ns();
+    int64_t idle = PREDICTOR_IDLE_MIN_NS;
     while (!atomic_load(&p->stopping)) {
         predictor_event_t ev;
         int n = 0;
@@ -410,7 +414,12 @@ static void *predictor_main(void *arg)
         atomic_fetch_add_explicit(&p->cpu_ns, cpu - cpu0, memory_order_relaxed);
         cpu0 = cpu;
         predictor_maybe_save(p, &next_save);
-        if (n == 0) predictor_nap(p, PREDICTOR_IDLE_NS);
+        if (n > 0) {
+            idle = PREDICTOR_IDLE_MIN_NS;
+        } else {
+            predictor_nap(p, idle);
+            idle = idle * 2 > PREDICTOR_IDLE_MAX_NS ? PREDICTOR_IDLE_MAX_NS : idle * 2;
+        }
     }
     return NULL;
 }
