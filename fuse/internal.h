@@ -99,6 +99,7 @@ typedef struct fnode {
     size_t valid_bytes;
     int dirty_data, dirty_attrs; /* not uploaded yet */
     int unlinked;                /* removed or replaced: never uploaded again */
+    int created;                 /* made by create and not in the store yet (base is local) */
     int pending;                 /* an upload failed after the last close: retried */
     int writers;                 /* open handles that may write */
     int noted;                   /* the staging note says: 0 nothing, 1 partial, 2 complete */
@@ -128,6 +129,13 @@ fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key);
  * -ENOMEM. */
 int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_manifest_t *m,
               fnode_t **out);
+/* A new empty file bucket/key with attributes a, staged only: it exists for this mount at once
+ * and reaches the store at its first flush, fsync or close. Returns 0, -EEXIST when a node
+ * already holds the name (*out is then that node, referenced), or -ENOMEM. */
+int fnode_create(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
+                 fnode_t **out);
+/* The node of a file created here and not uploaded yet at bucket/key, referenced, or NULL. */
+fnode_t *fnode_find_created(augfs_t *fs, const char *bucket, const char *key);
 /* Drop a reference; the last one frees the node and its staged file. */
 void fnode_put(augfs_t *fs, fnode_t *n);
 /* Take n out of the table (its key was removed or replaced): it is never uploaded again.

@@ -647,6 +647,44 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     return rc;
 }
 
+/* With a reference to n, the node under a name the store does not have: 1 when it is a file
+ * created here and not uploaded yet; otherwise it belongs to a key removed behind our back,
+ * is taken out of the table and released, and 0 is returned. */
+static int still_created(augfs_t *fs, fnode_t *n)
+{
+    pthread_mutex_lock(&n->mu);
+    int live = n->created && !n->unlinked;
+    pthread_mutex_unlock(&n->mu);
+    if (live) return 1;
+    fnode_unlink(fs, n);
+    fnode_put(fs, n);
+    return 0;
+}
+
+/* Open n, a file created here (by this request, or earlier and not uploaded yet), for fi;
+ * consumes the reference to n. existed: it was there before this request (O_EXCL fails). */
+static int open_created(augfs_t *fs, const fpath_t *p, fnode_t *n, int existed,
+                        struct fuse_file_info *fi)
+{
+    if (existed && (fi->flags & O_EXCL)) {
+        fnode_put(fs, n);
+        return -EEXIST;
+    }
+    pthread_mutex_lock(&n->mu);
+    backend_manifest_t *m = backend_manifest_copy(n->base);
+    pthread_mutex_unlock(&n->mu);
+    int rc = m ? open_node(fs, p, m, fi) : -ENOMEM;
+    backend_manifest_free(m);
+    if (rc != 0) {
+        pthread_mutex_lock(&n->mu);
+        int orphan = n->created && n->writers == 0;
+        pthread_mutex_unlock(&n->mu);
+        if (orphan) fnode_unlink(fs, n); /* nobody holds it: it never existed */
+    }
+    fnode_put(fs, n);
+    return rc;
+}
+
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     augfs_t *fs = augfs_current();
@@ -669,23 +707,21 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         return rc;
     }
     if (rc != AUG_ENOENT) return augfs_errno(rc);
-    /* a node left under this name belongs to a key removed behind our back */
-    fnode_t *stale = fnode_find(fs, p.bucket, p.key);
-    if (stale) {
-        fnode_unlink(fs, stale);
-        fnode_put(fs, stale);
+    /* a file created here and not uploaded yet exists as much as one in the store */
+    fnode_t *n = fnode_find(fs, p.bucket, p.key);
+    if (n && !still_created(fs, n)) n = NULL;
+    int existed = n != NULL;
+    if (!n) {
+        struct fuse_context *ctx = fuse_get_context();
+        fattrs_t a = {.mode = S_IFREG | (mode & 07777),
+                      .uid = ctx->uid,
+                      .gid = ctx->gid,
+                      .mtime_ns = aug_now_ns()};
+        rc = fnode_create(fs, p.bucket, p.key, &a, &n);
+        if (rc == -ENOMEM) return rc;
+        existed = rc == -EEXIST; /* another request made it meanwhile */
     }
-    /* the file exists at once, as an empty object, even if it is never written */
-    struct fuse_context *ctx = fuse_get_context();
-    fattrs_t a = {.mode = S_IFREG | (mode & 07777),
-                  .uid = ctx->uid,
-                  .gid = ctx->gid,
-                  .mtime_ns = aug_now_ns()};
-    rc = put_bytes(fs, p.bucket, p.key, &a, NULL, 0, &m);
-    if (rc != 0) return rc;
-    rc = open_node(fs, &p, m, fi);
-    backend_manifest_free(m);
-    return rc;
+    return open_created(fs, &p, n, existed, fi);
 }
 
 /* Read from the version the handle opened, keeping sequential readers positioned. */
@@ -802,9 +838,9 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 {
     augfs_t *fs = augfs_current();
     fhandle_t *h = handle_of(fi);
-    if (!h->writable) return 0;
     pthread_mutex_lock(&h->node->mu);
-    int rc = fnode_flush(fs, h->node);
+    /* a file created read-only is uploaded at close like a written one */
+    int rc = h->writable || h->node->created ? fnode_flush(fs, h->node) : 0;
     pthread_mutex_unlock(&h->node->mu);
     return rc;
 }
@@ -824,13 +860,14 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     augfs_t *fs = augfs_current();
     fhandle_t *h = handle_of(fi);
     fnode_t *n = h->node;
-    if (h->writable) {
-        pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->mu);
+    if (h->writable || n->created) {
         /* the last writer gone with changes that could not be uploaded: keep retrying */
-        if (fnode_flush(fs, n) != 0 && n->writers == 1) fnode_set_pending(fs, n);
-        n->writers--;
-        pthread_mutex_unlock(&n->mu);
+        int last = n->writers == (h->writable ? 1 : 0);
+        if (fnode_flush(fs, n) != 0 && last) fnode_set_pending(fs, n);
     }
+    if (h->writable) n->writers--;
+    pthread_mutex_unlock(&n->mu);
     handle_free(fs, h);
     return 0;
 }

@@ -187,17 +187,97 @@ static void test_closed_file_is_in_the_store(void)
     CU_ASSERT_EQUAL(store_size("closed.txt"), 5);
 }
 
+/* 1 when the directory dir lists name. */
+static int lists(const char *dir, const char *name)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strcmp(e->d_name, name) == 0) found++;
+    closedir(dp);
+    return found == 1;
+}
+
+/* Exit status of another process opening path read-only (0: it could). */
+static int open_elsewhere(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 2;
+}
+
 static void test_created_file_exists_at_once(void)
 {
     char p[PATH_MAX];
     path_of(p, sizeof(p), "at-once.txt");
     int fd = open(p, O_RDONLY | O_CREAT, 0600);
     CU_ASSERT_TRUE(fd >= 0);
-    CU_ASSERT_EQUAL(store_size("at-once.txt"), 0);
+    /* for this mount at once, in the store once closed */
+    CU_ASSERT_EQUAL(store_size("at-once.txt"), -1);
     struct stat st;
     CU_ASSERT_EQUAL(stat(p, &st), 0);
     CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(st.st_size, 0);
+    CU_ASSERT_TRUE(lists(root, "at-once.txt"));
+    CU_ASSERT_EQUAL(open_elsewhere(p), 0);
+    CU_ASSERT_EQUAL(ERRNO_OF(open(p, O_WRONLY | O_CREAT | O_EXCL, 0644)), EEXIST);
     close(fd);
+    CU_ASSERT_EQUAL(store_size("at-once.txt"), 0);
+    CU_ASSERT_TRUE(lists(root, "at-once.txt"));
+}
+
+static void test_created_file_written_before_close_is_listed_once(void)
+{
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "listed-once.txt");
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "abc", 3), 3);
+    CU_ASSERT_TRUE(lists(root, "listed-once.txt"));
+    CU_ASSERT_EQUAL(fsync(fd), 0); /* now in the store too: still listed once */
+    CU_ASSERT_EQUAL(store_size("listed-once.txt"), 3);
+    CU_ASSERT_TRUE(lists(root, "listed-once.txt"));
+    CU_ASSERT_EQUAL(close(fd), 0);
+}
+
+static void test_created_file_removed_before_close_never_reaches_the_store(void)
+{
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "short-lived.txt");
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "abc", 3), 3);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(ERRNO_OF(stat(p, &st)), ENOENT);
+    CU_ASSERT_FALSE(lists(root, "short-lived.txt"));
+    CU_ASSERT_EQUAL(close(fd), 0);
+    CU_ASSERT_EQUAL(store_size("short-lived.txt"), -1);
+    /* the name is free again */
+    fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE(fd >= 0);
+    if (fd >= 0) close(fd);
+    CU_ASSERT_EQUAL(store_size("short-lived.txt"), 0);
+}
+
+static void test_created_file_blocks_mkdir_and_rmdir(void)
+{
+    char d[PATH_MAX], f[PATH_MAX];
+    path_of(d, sizeof(d), "busy-dir");
+    path_of(f, sizeof(f), "busy-dir/new");
+    CU_ASSERT_EQUAL(mkdir(d, 0755), 0);
+    int fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ERRNO_OF(mkdir(f, 0755)), EEXIST);
+    CU_ASSERT_EQUAL(ERRNO_OF(rmdir(d)), ENOTEMPTY);
+    CU_ASSERT_EQUAL(close(fd), 0);
 }
 
 static void test_new_file_belongs_to_the_caller(void)
@@ -797,7 +877,7 @@ static void test_sigterm_uploads_files_still_open(void)
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     CU_ASSERT_TRUE_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(write(fd, "not closed yet", 14), 14);
-    CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), 0);
+    CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), -1); /* created: staged only */
     CU_ASSERT_EQUAL(stop_server(), 0);
     CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), 14);
     CU_ASSERT_EQUAL(ERRNO_OF(write(fd, "x", 1)), ENOTCONN);
@@ -842,6 +922,11 @@ int main(void)
     CU_add_test(s, "written file reads back", test_written_file_reads_back);
     CU_add_test(s, "closed file is in the store", test_closed_file_is_in_the_store);
     CU_add_test(s, "created file exists at once", test_created_file_exists_at_once);
+    CU_add_test(s, "created file written before close is listed once",
+                test_created_file_written_before_close_is_listed_once);
+    CU_add_test(s, "created file removed before close never reaches the store",
+                test_created_file_removed_before_close_never_reaches_the_store);
+    CU_add_test(s, "created file blocks mkdir and rmdir", test_created_file_blocks_mkdir_and_rmdir);
     CU_add_test(s, "new file belongs to the caller", test_new_file_belongs_to_the_caller);
     CU_add_test(s, "open of a missing file is ENOENT", test_open_missing_file_is_enoent);
     CU_add_test(s, "O_EXCL on an existing file is EEXIST", test_o_excl_on_existing_file_is_eexist);
