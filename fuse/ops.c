@@ -10,6 +10,8 @@
 #include <sys/xattr.h>
 
 #define META_PREFIX "x-amz-meta-"
+/* Bytes per read and write request: libfuse's receive buffer holds 1 MiB of data. */
+#define MOUNT_MAX_IO (1u << 20)
 
 augfs_t *augfs_current(void)
 {
@@ -606,12 +608,16 @@ static int open_node(augfs_t *fs, const fpath_t *p, const backend_manifest_t *m,
     pthread_mutex_lock(&n->mu);
     if (h->writable && (fi->flags & O_TRUNC)) rc = fnode_truncate(fs, n, 0);
     if (rc == 0 && h->writable) n->writers++;
+    int local = n->staged || n->dirty_data || n->dirty_attrs || n->pending;
     pthread_mutex_unlock(&n->mu);
     if (rc != 0) {
         handle_free(fs, h); /* a failed open is never released */
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
+    /* versions never change: a page cache filled from this very version is still right */
+    if (local) kcache_forget(fs, p->bucket, p->key);
+    fi->keep_cache = local ? 0 : (unsigned)kcache_keep(fs, h->pinned);
     return 0;
 }
 
@@ -622,6 +628,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     int rc = parse_lookup(path, &p);
     if (rc != 0) return rc;
     if (p.kind != FP_KEY) return -EISDIR;
+    kcache_raise_readahead(fs);
     /* a file open here with local changes is opened as it is, not as the store has it */
     fnode_t *n = fnode_find(fs, p.bucket, p.key);
     backend_manifest_t *m = NULL;
@@ -728,6 +735,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int read_pinned(augfs_t *fs, fhandle_t *h, char *buf, size_t size, uint64_t off)
 {
     const backend_manifest_t *m = h->pinned;
+    kcache_check_read(fs, m);
     if (off >= m->size) return 0;
     if (size > m->size - off) size = (size_t)(m->size - off);
     pthread_mutex_lock(&h->mu);
@@ -892,6 +900,12 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     /* the kernel clears set-id bits on write and chown by sending us the new mode */
     conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    /* the largest requests libfuse's buffers take: fewer round trips per MiB */
+    conn->max_write = MOUNT_MAX_IO;
+    conn->max_read = 0; /* no limit below max_write */
+    /* whether to keep the page cache is decided at each open from the version (op_open) */
+    cfg->auto_cache = 0;
+    cfg->kernel_cache = 0;
     return fuse_get_context()->private_data;
 }
 
