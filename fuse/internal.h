@@ -219,6 +219,27 @@ void kcache_own_thread(int on);
  * would set it back). */
 void kcache_raise_readahead(augfs_t *fs);
 
+/* ---- times kept in memory (times.c) --------------------------------------------------------- */
+
+/* Paths with times kept here are found in a table of this many chains. */
+#define TIMES_SLOTS 4096
+
+void times_free(augfs_t *fs);
+/* An entry was created, removed or renamed: its parent directory's mtime and ctime are now.
+ * key NULL: the entry is the bucket (its parent is the root). */
+void times_entry_changed(augfs_t *fs, const char *bucket, const char *key);
+/* Apply the kept times of directory bucket/key (key "" for the bucket itself, bucket "" and
+ * key "" for the root) to st, where they are newer. */
+void times_dir_stat(augfs_t *fs, const char *bucket, const char *key, struct stat *st);
+/* Apply the kept access time of file bucket/key to st. */
+void times_file_stat(augfs_t *fs, const char *bucket, const char *key, struct stat *st);
+/* A read of bucket/key, whose mtime is mtime_ns: move its access time as relatime does. */
+void times_read(augfs_t *fs, const char *bucket, const char *key, int64_t mtime_ns);
+/* utimensat's access time. */
+void times_set_atime(augfs_t *fs, const char *bucket, const char *key, int64_t atime_ns);
+/* The file is gone: forget its access time. */
+void times_forget(augfs_t *fs, const char *bucket, const char *key);
+
 /* ---- the mount (mount.c) ------------------------------------------------------------------- */
 
 struct augfs {
@@ -250,6 +271,9 @@ struct augfs {
     kcache_slot_t *kc; /* KCACHE_SLOTS */
     atomic_int ra_raised;
     int listening;
+
+    pthread_mutex_t times_mu;
+    struct ptime *times[TIMES_SLOTS];
 };
 
 /* The operations (ops.c, ops_dir.c). */

@@ -68,6 +68,8 @@ static int make_dirs(const char *path, mode_t mode)
 static void free_fs(augfs_t *fs)
 {
     kcache_free(fs);
+    times_free(fs);
+    pthread_mutex_destroy(&fs->times_mu);
     pthread_mutex_destroy(&fs->nodes_mu);
     pthread_mutex_destroy(&fs->state_mu);
     pthread_cond_destroy(&fs->state_cv);
@@ -88,6 +90,7 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
     pthread_mutex_init(&fs->nodes_mu, NULL);
     pthread_mutex_init(&fs->state_mu, NULL);
     pthread_cond_init(&fs->state_cv, NULL);
+    pthread_mutex_init(&fs->times_mu, NULL);
     if (kcache_init(fs) != 0) {
         free_fs(fs);
         return aug_err_set(err, AUG_ENOMEM, "out of memory");

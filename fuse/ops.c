@@ -190,6 +190,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         fnode_t *n = handle_of(fi)->node;
         pthread_mutex_lock(&n->mu);
         fnode_stat(fs, n, st);
+        times_file_stat(fs, n->bucket, n->key, st);
         pthread_mutex_unlock(&n->mu);
         return 0;
     }
@@ -199,6 +200,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc != 0) return rc;
     if (p.kind == FP_ROOT) {
         dir_stat(fs, fs->start_ns, st);
+        times_dir_stat(fs, "", "", st);
         return 0;
     }
     if (p.kind == FP_BUCKET) {
@@ -207,6 +209,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         rc = backend_bucket_stat(fs->b, p.bucket, &created, &err);
         if (rc != 0) return augfs_errno(rc);
         dir_stat(fs, created, st);
+        times_dir_stat(fs, p.bucket, "", st);
         return 0;
     }
     /* a file open here with changes not uploaded yet is what the store will get */
@@ -217,7 +220,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         if (local) fnode_stat(fs, n, st);
         pthread_mutex_unlock(&n->mu);
         fnode_put(fs, n);
-        if (local) return 0;
+        if (local) {
+            times_file_stat(fs, p.bucket, p.key, st);
+            return 0;
+        }
     }
     backend_manifest_t *m;
     int is_dir;
@@ -225,6 +231,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc != 0) return rc;
     if (!m) {
         dir_stat(fs, fs->start_ns, st);
+        times_dir_stat(fs, p.bucket, p.key, st);
         return 0;
     }
     fattrs_t a;
@@ -232,6 +239,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc == 0) {
         fattrs_stat(fs, &a, is_dir ? 0 : m->size, m->written_ns, st);
         fattrs_free(&a);
+        if (is_dir)
+            times_dir_stat(fs, p.bucket, p.key, st);
+        else
+            times_file_stat(fs, p.bucket, p.key, st);
     }
     backend_manifest_free(m);
     return rc;
@@ -387,7 +398,7 @@ static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 static int set_times(fattrs_t *a, void *arg)
 {
     const struct timespec *tv = arg;
-    /* access times are not kept; buckets and the root accept and ignore new times */
+    /* access times are kept by op_utimens; buckets and the root accept and ignore new times */
     if (tv[1].tv_nsec == UTIME_OMIT || a->mode == 0) return 1;
     a->mtime_ns = tv[1].tv_nsec == UTIME_NOW ? aug_now_ns()
                                              : (int64_t)tv[1].tv_sec * 1000000000LL + tv[1].tv_nsec;
@@ -397,7 +408,16 @@ static int set_times(fattrs_t *a, void *arg)
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
     struct timespec copy[2] = {tv[0], tv[1]};
-    return update_attrs(path, fi, set_times, copy);
+    int rc = update_attrs(path, fi, set_times, copy);
+    fpath_t p;
+    /* access times live in the mount's memory (times.c) */
+    if (rc == 0 && tv[0].tv_nsec != UTIME_OMIT && path && parse_lookup(path, &p) == 0 &&
+        p.kind == FP_KEY)
+        times_set_atime(augfs_current(), p.bucket, p.key,
+                        tv[0].tv_nsec == UTIME_NOW
+                            ? aug_now_ns()
+                            : (int64_t)tv[0].tv_sec * 1000000000LL + tv[0].tv_nsec);
+    return rc;
 }
 
 /* ---- extended attributes: user.NAME is S3's x-amz-meta-NAME ---------------------------------- */
@@ -650,6 +670,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         }
     }
     rc = open_node(fs, &p, m, fi);
+    if (rc == 0 && (fi->flags & O_ACCMODE) != O_WRONLY)
+        times_read(fs, p.bucket, p.key, m->mtime_ns); /* reads may never reach us (page cache) */
     backend_manifest_free(m);
     return rc;
 }
@@ -727,6 +749,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         rc = fnode_create(fs, p.bucket, p.key, &a, &n);
         if (rc == -ENOMEM) return rc;
         existed = rc == -EEXIST; /* another request made it meanwhile */
+        if (!existed) times_entry_changed(fs, p.bucket, p.key);
     }
     return open_created(fs, &p, n, existed, fi);
 }
@@ -736,6 +759,7 @@ static int read_pinned(augfs_t *fs, fhandle_t *h, char *buf, size_t size, uint64
 {
     const backend_manifest_t *m = h->pinned;
     kcache_check_read(fs, m);
+    times_read(fs, m->bucket, m->key, m->mtime_ns);
     if (off >= m->size) return 0;
     if (size > m->size - off) size = (size_t)(m->size - off);
     pthread_mutex_lock(&h->mu);

@@ -350,6 +350,7 @@ int augfs_mkdir(const char *path, mode_t mode)
     if (p.kind == FP_BUCKET) {
         rc = backend_bucket_create(fs->b, p.bucket, &err);
         if (rc != 0 && rc != AUG_EEXIST) aug_error("mount: mkdir %s: %s", p.bucket, err.msg);
+        if (rc == 0) times_entry_changed(fs, p.bucket, NULL);
         return augfs_errno(rc);
     }
     char mk[BACKEND_KEY_MAX + 2];
@@ -366,7 +367,9 @@ int augfs_mkdir(const char *path, mode_t mode)
                   .uid = ctx->uid,
                   .gid = ctx->gid,
                   .mtime_ns = aug_now_ns()};
-    return put_bytes(fs, p.bucket, mk, &a, NULL, 0, NULL);
+    rc = put_bytes(fs, p.bucket, mk, &a, NULL, 0, NULL);
+    if (rc == 0) times_entry_changed(fs, p.bucket, p.key);
+    return rc;
 }
 
 int augfs_rmdir(const char *path)
@@ -378,7 +381,11 @@ int augfs_rmdir(const char *path)
     aug_err_t err;
     aug_err_clear(&err);
     if (p.kind == FP_ROOT) return -EBUSY;
-    if (p.kind == FP_BUCKET) return augfs_errno(backend_bucket_delete(fs->b, p.bucket, &err));
+    if (p.kind == FP_BUCKET) {
+        rc = augfs_errno(backend_bucket_delete(fs->b, p.bucket, &err));
+        if (rc == 0) times_entry_changed(fs, p.bucket, NULL);
+        return rc;
+    }
     backend_manifest_t *m = NULL;
     rc = cache_head(fs->c, p.bucket, p.key, &m, &err);
     backend_manifest_free(m);
@@ -400,6 +407,7 @@ int augfs_rmdir(const char *path)
     rc = cache_delete(fs->c, p.bucket, mk, &err);
     if (rc != 0) return augfs_errno(rc);
     keep_parent(fs, &p);
+    times_entry_changed(fs, p.bucket, p.key);
     return 0;
 }
 
@@ -415,6 +423,7 @@ int augfs_unlink(const char *path)
     if (created) {
         fnode_unlink(fs, created);
         fnode_put(fs, created);
+        times_entry_changed(fs, p.bucket, p.key);
         return 0;
     }
     backend_manifest_t *m;
@@ -437,6 +446,8 @@ int augfs_unlink(const char *path)
         return augfs_errno(rc);
     }
     keep_parent(fs, &p);
+    times_entry_changed(fs, p.bucket, p.key);
+    times_forget(fs, p.bucket, p.key);
     return 0;
 }
 
@@ -660,6 +671,10 @@ int augfs_rename(const char *from, const char *to, unsigned int flags)
     rc = rename_dir(fs, &src, &dst, dst_exists);
 out:
     backend_manifest_free(m);
+    if (rc == 0) {
+        times_entry_changed(fs, src.bucket, src.key);
+        times_entry_changed(fs, dst.bucket, dst.key);
+    }
     return rc;
 }
 
@@ -684,7 +699,9 @@ int augfs_symlink(const char *target, const char *path)
     struct fuse_context *ctx = fuse_get_context();
     fattrs_t a = {
         .mode = S_IFLNK | 0777, .uid = ctx->uid, .gid = ctx->gid, .mtime_ns = aug_now_ns()};
-    return put_bytes(fs, p.bucket, p.key, &a, target, strlen(target), NULL);
+    rc = put_bytes(fs, p.bucket, p.key, &a, target, strlen(target), NULL);
+    if (rc == 0) times_entry_changed(fs, p.bucket, p.key);
+    return rc;
 }
 
 typedef struct link_buf {

@@ -791,6 +791,95 @@ static void test_chmod_chown_utimens_are_kept(void)
     CU_ASSERT_TRUE(st.st_mtim.tv_sec > 1000000000);
 }
 
+static int64_t ns_of(struct timespec ts)
+{
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* mtime and ctime of path in ns; 0, or -1 when stat fails. */
+static int dir_times(const char *path, int64_t *m, int64_t *c)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *m = ns_of(st.st_mtim);
+    *c = ns_of(st.st_ctim);
+    return 0;
+}
+
+static void test_directory_times_follow_its_entries(void)
+{
+    char d[PATH_MAX], d2[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    path_of(d, sizeof(d), "dt");
+    path_of(d2, sizeof(d2), "dt2");
+    path_of(a, sizeof(a), "dt/a");
+    path_of(b, sizeof(b), "dt/b");
+    CU_ASSERT_EQUAL_FATAL(mkdir(d, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(mkdir(d2, 0755), 0);
+    int64_t m0, c0, m, c, m2, c2;
+    CU_ASSERT_EQUAL_FATAL(dir_times(d, &m0, &c0), 0);
+    CU_ASSERT_EQUAL(write_file("dt/a", "x", 1), 0); /* created */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    CU_ASSERT_EQUAL(rename(a, b), 0); /* renamed within */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    CU_ASSERT_EQUAL(dir_times(d2, &m2, &c2), 0);
+    path_of(a, sizeof(a), "dt2/b");
+    CU_ASSERT_EQUAL(rename(b, a), 0); /* renamed out: both directories change */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    int64_t m3, c3;
+    CU_ASSERT_EQUAL(dir_times(d2, &m3, &c3), 0);
+    CU_ASSERT_TRUE(m3 > m2 && c3 > c2);
+    CU_ASSERT_EQUAL(symlink("target", b), 0); /* a link is an entry too */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    CU_ASSERT_EQUAL(unlink(b), 0); /* removed */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    path_of(a, sizeof(a), "dt/sub");
+    CU_ASSERT_EQUAL(mkdir(a, 0755), 0);
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    CU_ASSERT_EQUAL(rmdir(a), 0);
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    /* the bucket is a directory like the others */
+    CU_ASSERT_EQUAL(dir_times(root, &m0, &c0), 0);
+    CU_ASSERT_EQUAL(write_file("dt-top", "x", 1), 0);
+    CU_ASSERT_EQUAL(dir_times(root, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+}
+
+static void test_access_time_moves_on_read_as_relatime(void)
+{
+    CU_ASSERT_EQUAL(write_file("atime.txt", "read me", 7), 0);
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "atime.txt");
+    struct timespec old[2] = {{.tv_sec = 1000000000, .tv_nsec = 0},
+                              {.tv_sec = 1000000100, .tv_nsec = 0}};
+    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, old, 0), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT_EQUAL(st.st_atim.tv_sec, 1000000000); /* as set */
+    CU_ASSERT_EQUAL(st.st_mtim.tv_sec, 1000000100);
+    char buf[16];
+    CU_ASSERT_EQUAL(read_file("atime.txt", buf, sizeof(buf)), 7);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    int64_t first = ns_of(st.st_atim);
+    CU_ASSERT_TRUE(st.st_atim.tv_sec > 1000000100); /* older than the mtime: moved to now */
+    CU_ASSERT_EQUAL(st.st_mtim.tv_sec, 1000000100); /* a read changes no mtime */
+    CU_ASSERT_EQUAL(read_file("atime.txt", buf, sizeof(buf)), 7);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT_EQUAL(ns_of(st.st_atim), first); /* newer than the mtime and recent: kept */
+}
+
 static void test_s3_object_without_mode_shows_as_0644_of_the_mounter(void)
 {
     test_source_t src = {.seed = 5, .len = 10, .chunk = 10};
@@ -961,6 +1050,9 @@ int main(void)
                 test_rename_of_open_file_keeps_its_writes);
     s = CU_add_suite("fuse mount: attributes", NULL, NULL);
     CU_add_test(s, "chmod, chown and utimens are kept", test_chmod_chown_utimens_are_kept);
+    CU_add_test(s, "directory times follow its entries", test_directory_times_follow_its_entries);
+    CU_add_test(s, "access time moves on read as relatime",
+                test_access_time_moves_on_read_as_relatime);
     CU_add_test(s, "S3 object without mode shows as 0644 of the mounter",
                 test_s3_object_without_mode_shows_as_0644_of_the_mounter);
     CU_add_test(s, "symlink reads back", test_symlink_reads_back);
