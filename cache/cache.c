@@ -50,6 +50,10 @@ struct cache {
     _Atomic uint64_t block_reads, backend_reads, backend_bytes, flight_joins;
     _Atomic uint64_t manifest_hits, manifest_misses, inval_sent, inval_received;
     _Atomic uint64_t prefetch_issued, prefetch_used, prefetch_dropped, readahead_issued;
+
+    pthread_rwlock_t ln_lock; /* the change listener: read-held while it is called */
+    cache_change_fn ln_fn;
+    void *ln_arg;
 };
 
 /* ---- manifest cache ------------------------------------------------------------------------ */
@@ -439,11 +443,23 @@ int cache_writer_set_meta(cache_writer_t *w, const char *name, const char *value
     return backend_writer_set_meta(w->w, name, value);
 }
 
-/* A key changed: every instance forgets its manifest; this one learns the new one. */
+void cache_set_change_listener(cache_t *c, cache_change_fn fn, void *arg)
+{
+    pthread_rwlock_wrlock(&c->ln_lock); /* waits for calls in progress */
+    c->ln_fn = fn;
+    c->ln_arg = arg;
+    pthread_rwlock_unlock(&c->ln_lock);
+}
+
+/* A key changed: every instance forgets its manifest; this one learns the new one, and the
+ * listener hears of it (after, so that it reads the new manifest). */
 static void changed(cache_t *c, const char *bucket, const char *key, const backend_manifest_t *m)
 {
     cache_invalidate(c, bucket, key);
     if (m) mf_put(c, m);
+    pthread_rwlock_rdlock(&c->ln_lock);
+    if (c->ln_fn) c->ln_fn(c->ln_arg, bucket, key);
+    pthread_rwlock_unlock(&c->ln_lock);
 }
 
 int cache_writer_commit(cache_writer_t *w, backend_manifest_t **out, aug_err_t *err)
@@ -546,6 +562,7 @@ int cache_open(const aug_config_t *cfg, backend_t *b, cache_t **out, aug_err_t *
     c->cfg = *cfg;
     pthread_mutex_init(&c->mf_mu, NULL);
     pthread_mutex_init(&c->fl_mu, NULL);
+    pthread_rwlock_init(&c->ln_lock, NULL);
     int rc = 0;
     c->mf_policy = policy_create("lru", MANIFEST_ENTRIES, err);
     if (!c->mf_policy) rc = err ? err->code : AUG_ENOMEM;
@@ -597,6 +614,7 @@ void cache_close(cache_t *c)
     policy_destroy(c->mf_policy);
     pthread_mutex_destroy(&c->mf_mu);
     pthread_mutex_destroy(&c->fl_mu);
+    pthread_rwlock_destroy(&c->ln_lock);
     free(c);
 }
 

@@ -37,6 +37,13 @@ int cache_head(cache_t *c, const char *bucket, const char *key, backend_manifest
 /* Forget the cached manifest of bucket/key here and, through Redis, on every instance. */
 void cache_invalidate(cache_t *c, const char *bucket, const char *key);
 
+/* Called after a key changed through this cache (a write, a copy, a completed upload or a
+ * delete), on the thread that changed it, with no lock of the cache held. */
+typedef void (*cache_change_fn)(void *arg, const char *bucket, const char *key);
+/* Register fn (NULL removes it) to hear of every change made through c; there is one listener.
+ * When this returns, no call to the previous listener is still running. */
+void cache_set_change_listener(cache_t *c, cache_change_fn fn, void *arg);
+
 /* ---- writes (through to the backend, then invalidated everywhere) ------------------------- */
 
 typedef struct cache_writer cache_writer_t;

@@ -118,6 +118,6 @@ void fattrs_stat(const augfs_t *fs, const fattrs_t *a, uint64_t size, int64_t ct
     st->st_blksize = 128 * 1024; /* what cp and friends size their buffers by */
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
     st->st_mtim = ts_of(a->mtime_ns);
-    st->st_atim = st->st_mtim; /* access times are not kept */
+    st->st_atim = st->st_mtim; /* until one is kept in memory (times.c) */
     st->st_ctim = ts_of(ctime_ns ? ctime_ns : a->mtime_ns);
 }

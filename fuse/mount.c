@@ -67,6 +67,9 @@ static int make_dirs(const char *path, mode_t mode)
 
 static void free_fs(augfs_t *fs)
 {
+    kcache_free(fs);
+    times_free(fs);
+    pthread_mutex_destroy(&fs->times_mu);
     pthread_mutex_destroy(&fs->nodes_mu);
     pthread_mutex_destroy(&fs->state_mu);
     pthread_cond_destroy(&fs->state_cv);
@@ -87,6 +90,11 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
     pthread_mutex_init(&fs->nodes_mu, NULL);
     pthread_mutex_init(&fs->state_mu, NULL);
     pthread_cond_init(&fs->state_cv, NULL);
+    pthread_mutex_init(&fs->times_mu, NULL);
+    if (kcache_init(fs) != 0) {
+        free_fs(fs);
+        return aug_err_set(err, AUG_ENOMEM, "out of memory");
+    }
     fs->c = c;
     fs->b = cache_backend(c);
     snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", real);
@@ -112,7 +120,9 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
     }
 
     /* what a crashed mount left staged is in the store before anyone looks */
+    kcache_own_thread(1);
     int recovered = stage_recover(fs);
+    kcache_own_thread(0);
     if (recovered > 0)
         aug_warn("mount: %d file(s) staged before a crash uploaded from %s", recovered,
                  fs->stage_dir);
@@ -120,7 +130,7 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
     /* ours first, the caller's after: libfuse lets a later option win */
     char opts[4096];
     size_t n = (size_t)snprintf(opts, sizeof(opts),
-                                "fsname=augur,subtype=augur,default_permissions,auto_cache,"
+                                "fsname=augur,subtype=augur,default_permissions,"
                                 "attr_timeout=%.3f,entry_timeout=%.3f,negative_timeout=0%s",
                                 (double)cfg->fuse.attr_timeout_ms / 1000.0,
                                 (double)cfg->fuse.entry_timeout_ms / 1000.0,
@@ -197,9 +207,12 @@ static void *serve_main(void *arg)
     return NULL;
 }
 
+static int flush_all(augfs_t *fs, aug_err_t *err);
+
 static void *retry_main(void *arg)
 {
     augfs_t *fs = arg;
+    kcache_own_thread(1); /* its uploads are the mount's own changes */
     pthread_mutex_lock(&fs->state_mu);
     while (!fs->stopping) {
         struct timespec until;
@@ -245,10 +258,22 @@ int augfs_start(augfs_t *fs, void (*on_end)(void *arg), void *arg, aug_err_t *er
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc != 0) return aug_err_set(err, AUG_ENOMEM, "cannot start a thread: %s", strerror(rc));
     fs->loop_started = 1;
+    /* from now on the kernel can be told: writes over S3 show in the mount at once */
+    kcache_listen(fs, 1);
+    fs->listening = 1;
     return 0;
 }
 
 int augfs_flush(augfs_t *fs, aug_err_t *err)
+{
+    kcache_own_thread(1);
+    int rc = flush_all(fs, err);
+    kcache_own_thread(0);
+    return rc;
+}
+
+/* augfs_flush(), on a thread marked as the mount's own. */
+static int flush_all(augfs_t *fs, aug_err_t *err)
 {
     fnode_t **arr;
     ssize_t count = fnode_collect(fs, NULL, NULL, &arr);
@@ -337,6 +362,9 @@ static void drop_pending(augfs_t *fs)
 int augfs_stop(augfs_t *fs)
 {
     if (!fs) return 0;
+    /* no invalidation reaches a mount being stopped */
+    if (fs->listening) kcache_listen(fs, 0);
+    fs->listening = 0;
     /* upload while still serving: a writer blocked on us is not left hanging meanwhile */
     if (fs->loop_started) augfs_flush(fs, NULL);
     stop_serving(fs);

@@ -140,6 +140,73 @@ int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_ma
     return 0;
 }
 
+/* A manifest for a file not in the store yet: no version (all zeros), no bytes. */
+static backend_manifest_t *local_manifest(const char *bucket, const char *key, const fattrs_t *a)
+{
+    backend_manifest_t tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    snprintf(tmp.bucket, sizeof(tmp.bucket), "%s", bucket);
+    tmp.key = (char *)key;
+    tmp.mtime_ns = a->mtime_ns;
+    tmp.written_ns = a->mtime_ns;
+    tmp.mode = a->mode;
+    tmp.uid = a->uid;
+    tmp.gid = a->gid;
+    return backend_manifest_copy(&tmp); /* a heap copy with an empty layout */
+}
+
+int fnode_create(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a, fnode_t **out)
+{
+    backend_manifest_t *m = local_manifest(bucket, key, a);
+    if (!m) return -ENOMEM;
+    fnode_t *n = calloc(1, sizeof(*n));
+    if (!n) {
+        backend_manifest_free(m);
+        return -ENOMEM;
+    }
+    n->stage_fd = -1;
+    snprintf(n->bucket, sizeof(n->bucket), "%s", bucket);
+    n->key = strdup(key);
+    n->base = m;
+    pthread_mutex_init(&n->mu, NULL);
+    if (!n->key || fattrs_from_manifest(fs, m, 0, &n->a) != 0) {
+        node_free(fs, n);
+        return -ENOMEM;
+    }
+    n->ctime_ns = a->mtime_ns;
+    n->created = 1;
+    n->staged = 1; /* empty, and must be uploaded even if never written */
+    n->dirty_data = 1;
+    n->refs = 1;
+    pthread_mutex_lock(&fs->nodes_mu);
+    fnode_t *other = table_find(fs, bucket, key);
+    if (other)
+        other->refs++;
+    else
+        table_insert(fs, n);
+    pthread_mutex_unlock(&fs->nodes_mu);
+    if (other) {
+        n->dirty_data = 0;
+        node_free(fs, n);
+        *out = other;
+        return -EEXIST;
+    }
+    *out = n;
+    return 0;
+}
+
+fnode_t *fnode_find_created(augfs_t *fs, const char *bucket, const char *key)
+{
+    fnode_t *n = fnode_find(fs, bucket, key);
+    if (!n) return NULL;
+    pthread_mutex_lock(&n->mu);
+    int created = n->created && !n->unlinked;
+    pthread_mutex_unlock(&n->mu);
+    if (created) return n;
+    fnode_put(fs, n);
+    return NULL;
+}
+
 void fnode_put(augfs_t *fs, fnode_t *n)
 {
     if (!n) return;
@@ -573,6 +640,7 @@ int fnode_flush(augfs_t *fs, fnode_t *n)
     /* the staged blocks stay: they hold exactly the new version's bytes */
     backend_manifest_free(n->base);
     n->base = m;
+    n->created = 0;
     n->ctime_ns = m->written_ns;
     if (n->staged) n->base_limit = n->size;
     n->dirty_data = n->dirty_attrs = 0;

@@ -10,6 +10,8 @@
 #include <sys/xattr.h>
 
 #define META_PREFIX "x-amz-meta-"
+/* Bytes per read and write request: libfuse's receive buffer holds 1 MiB of data. */
+#define MOUNT_MAX_IO (1u << 20)
 
 augfs_t *augfs_current(void)
 {
@@ -188,6 +190,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         fnode_t *n = handle_of(fi)->node;
         pthread_mutex_lock(&n->mu);
         fnode_stat(fs, n, st);
+        times_file_stat(fs, n->bucket, n->key, st);
         pthread_mutex_unlock(&n->mu);
         return 0;
     }
@@ -197,6 +200,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc != 0) return rc;
     if (p.kind == FP_ROOT) {
         dir_stat(fs, fs->start_ns, st);
+        times_dir_stat(fs, "", "", st);
         return 0;
     }
     if (p.kind == FP_BUCKET) {
@@ -205,6 +209,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         rc = backend_bucket_stat(fs->b, p.bucket, &created, &err);
         if (rc != 0) return augfs_errno(rc);
         dir_stat(fs, created, st);
+        times_dir_stat(fs, p.bucket, "", st);
         return 0;
     }
     /* a file open here with changes not uploaded yet is what the store will get */
@@ -215,7 +220,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         if (local) fnode_stat(fs, n, st);
         pthread_mutex_unlock(&n->mu);
         fnode_put(fs, n);
-        if (local) return 0;
+        if (local) {
+            times_file_stat(fs, p.bucket, p.key, st);
+            return 0;
+        }
     }
     backend_manifest_t *m;
     int is_dir;
@@ -223,6 +231,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc != 0) return rc;
     if (!m) {
         dir_stat(fs, fs->start_ns, st);
+        times_dir_stat(fs, p.bucket, p.key, st);
         return 0;
     }
     fattrs_t a;
@@ -230,6 +239,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     if (rc == 0) {
         fattrs_stat(fs, &a, is_dir ? 0 : m->size, m->written_ns, st);
         fattrs_free(&a);
+        if (is_dir)
+            times_dir_stat(fs, p.bucket, p.key, st);
+        else
+            times_file_stat(fs, p.bucket, p.key, st);
     }
     backend_manifest_free(m);
     return rc;
@@ -385,7 +398,7 @@ static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 static int set_times(fattrs_t *a, void *arg)
 {
     const struct timespec *tv = arg;
-    /* access times are not kept; buckets and the root accept and ignore new times */
+    /* access times are kept by op_utimens; buckets and the root accept and ignore new times */
     if (tv[1].tv_nsec == UTIME_OMIT || a->mode == 0) return 1;
     a->mtime_ns = tv[1].tv_nsec == UTIME_NOW ? aug_now_ns()
                                              : (int64_t)tv[1].tv_sec * 1000000000LL + tv[1].tv_nsec;
@@ -395,7 +408,16 @@ static int set_times(fattrs_t *a, void *arg)
 static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
     struct timespec copy[2] = {tv[0], tv[1]};
-    return update_attrs(path, fi, set_times, copy);
+    int rc = update_attrs(path, fi, set_times, copy);
+    fpath_t p;
+    /* access times live in the mount's memory (times.c) */
+    if (rc == 0 && tv[0].tv_nsec != UTIME_OMIT && path && parse_lookup(path, &p) == 0 &&
+        p.kind == FP_KEY)
+        times_set_atime(augfs_current(), p.bucket, p.key,
+                        tv[0].tv_nsec == UTIME_NOW
+                            ? aug_now_ns()
+                            : (int64_t)tv[0].tv_sec * 1000000000LL + tv[0].tv_nsec);
+    return rc;
 }
 
 /* ---- extended attributes: user.NAME is S3's x-amz-meta-NAME ---------------------------------- */
@@ -606,12 +628,16 @@ static int open_node(augfs_t *fs, const fpath_t *p, const backend_manifest_t *m,
     pthread_mutex_lock(&n->mu);
     if (h->writable && (fi->flags & O_TRUNC)) rc = fnode_truncate(fs, n, 0);
     if (rc == 0 && h->writable) n->writers++;
+    int local = n->staged || n->dirty_data || n->dirty_attrs || n->pending;
     pthread_mutex_unlock(&n->mu);
     if (rc != 0) {
         handle_free(fs, h); /* a failed open is never released */
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
+    /* versions never change: a page cache filled from this very version is still right */
+    if (local) kcache_forget(fs, p->bucket, p->key);
+    fi->keep_cache = local ? 0 : (unsigned)kcache_keep(fs, h->pinned);
     return 0;
 }
 
@@ -622,6 +648,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     int rc = parse_lookup(path, &p);
     if (rc != 0) return rc;
     if (p.kind != FP_KEY) return -EISDIR;
+    kcache_raise_readahead(fs);
     /* a file open here with local changes is opened as it is, not as the store has it */
     fnode_t *n = fnode_find(fs, p.bucket, p.key);
     backend_manifest_t *m = NULL;
@@ -643,7 +670,47 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         }
     }
     rc = open_node(fs, &p, m, fi);
+    if (rc == 0 && (fi->flags & O_ACCMODE) != O_WRONLY)
+        times_read(fs, p.bucket, p.key, m->mtime_ns); /* reads may never reach us (page cache) */
     backend_manifest_free(m);
+    return rc;
+}
+
+/* With a reference to n, the node under a name the store does not have: 1 when it is a file
+ * created here and not uploaded yet; otherwise it belongs to a key removed behind our back,
+ * is taken out of the table and released, and 0 is returned. */
+static int still_created(augfs_t *fs, fnode_t *n)
+{
+    pthread_mutex_lock(&n->mu);
+    int live = n->created && !n->unlinked;
+    pthread_mutex_unlock(&n->mu);
+    if (live) return 1;
+    fnode_unlink(fs, n);
+    fnode_put(fs, n);
+    return 0;
+}
+
+/* Open n, a file created here (by this request, or earlier and not uploaded yet), for fi;
+ * consumes the reference to n. existed: it was there before this request (O_EXCL fails). */
+static int open_created(augfs_t *fs, const fpath_t *p, fnode_t *n, int existed,
+                        struct fuse_file_info *fi)
+{
+    if (existed && (fi->flags & O_EXCL)) {
+        fnode_put(fs, n);
+        return -EEXIST;
+    }
+    pthread_mutex_lock(&n->mu);
+    backend_manifest_t *m = backend_manifest_copy(n->base);
+    pthread_mutex_unlock(&n->mu);
+    int rc = m ? open_node(fs, p, m, fi) : -ENOMEM;
+    backend_manifest_free(m);
+    if (rc != 0) {
+        pthread_mutex_lock(&n->mu);
+        int orphan = n->created && n->writers == 0;
+        pthread_mutex_unlock(&n->mu);
+        if (orphan) fnode_unlink(fs, n); /* nobody holds it: it never existed */
+    }
+    fnode_put(fs, n);
     return rc;
 }
 
@@ -669,29 +736,30 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         return rc;
     }
     if (rc != AUG_ENOENT) return augfs_errno(rc);
-    /* a node left under this name belongs to a key removed behind our back */
-    fnode_t *stale = fnode_find(fs, p.bucket, p.key);
-    if (stale) {
-        fnode_unlink(fs, stale);
-        fnode_put(fs, stale);
+    /* a file created here and not uploaded yet exists as much as one in the store */
+    fnode_t *n = fnode_find(fs, p.bucket, p.key);
+    if (n && !still_created(fs, n)) n = NULL;
+    int existed = n != NULL;
+    if (!n) {
+        struct fuse_context *ctx = fuse_get_context();
+        fattrs_t a = {.mode = S_IFREG | (mode & 07777),
+                      .uid = ctx->uid,
+                      .gid = ctx->gid,
+                      .mtime_ns = aug_now_ns()};
+        rc = fnode_create(fs, p.bucket, p.key, &a, &n);
+        if (rc == -ENOMEM) return rc;
+        existed = rc == -EEXIST; /* another request made it meanwhile */
+        if (!existed) times_entry_changed(fs, p.bucket, p.key);
     }
-    /* the file exists at once, as an empty object, even if it is never written */
-    struct fuse_context *ctx = fuse_get_context();
-    fattrs_t a = {.mode = S_IFREG | (mode & 07777),
-                  .uid = ctx->uid,
-                  .gid = ctx->gid,
-                  .mtime_ns = aug_now_ns()};
-    rc = put_bytes(fs, p.bucket, p.key, &a, NULL, 0, &m);
-    if (rc != 0) return rc;
-    rc = open_node(fs, &p, m, fi);
-    backend_manifest_free(m);
-    return rc;
+    return open_created(fs, &p, n, existed, fi);
 }
 
 /* Read from the version the handle opened, keeping sequential readers positioned. */
 static int read_pinned(augfs_t *fs, fhandle_t *h, char *buf, size_t size, uint64_t off)
 {
     const backend_manifest_t *m = h->pinned;
+    kcache_check_read(fs, m);
+    times_read(fs, m->bucket, m->key, m->mtime_ns);
     if (off >= m->size) return 0;
     if (size > m->size - off) size = (size_t)(m->size - off);
     pthread_mutex_lock(&h->mu);
@@ -802,9 +870,9 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 {
     augfs_t *fs = augfs_current();
     fhandle_t *h = handle_of(fi);
-    if (!h->writable) return 0;
     pthread_mutex_lock(&h->node->mu);
-    int rc = fnode_flush(fs, h->node);
+    /* a file created read-only is uploaded at close like a written one */
+    int rc = h->writable || h->node->created ? fnode_flush(fs, h->node) : 0;
     pthread_mutex_unlock(&h->node->mu);
     return rc;
 }
@@ -824,13 +892,14 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     augfs_t *fs = augfs_current();
     fhandle_t *h = handle_of(fi);
     fnode_t *n = h->node;
-    if (h->writable) {
-        pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->mu);
+    if (h->writable || n->created) {
         /* the last writer gone with changes that could not be uploaded: keep retrying */
-        if (fnode_flush(fs, n) != 0 && n->writers == 1) fnode_set_pending(fs, n);
-        n->writers--;
-        pthread_mutex_unlock(&n->mu);
+        int last = n->writers == (h->writable ? 1 : 0);
+        if (fnode_flush(fs, n) != 0 && last) fnode_set_pending(fs, n);
     }
+    if (h->writable) n->writers--;
+    pthread_mutex_unlock(&n->mu);
     handle_free(fs, h);
     return 0;
 }
@@ -855,6 +924,12 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     /* the kernel clears set-id bits on write and chown by sending us the new mode */
     conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    /* the largest requests libfuse's buffers take: fewer round trips per MiB */
+    conn->max_write = MOUNT_MAX_IO;
+    conn->max_read = 0; /* no limit below max_write */
+    /* whether to keep the page cache is decided at each open from the version (op_open) */
+    cfg->auto_cache = 0;
+    cfg->kernel_cache = 0;
     return fuse_get_context()->private_data;
 }
 

@@ -15,6 +15,29 @@
  * "a" and "a/b" both exist): the file wins, as in lookups. The two sort close together. */
 #define RECENT_NAMES 16
 
+/* Upload a file created here and not in the store yet at p, so that store operations on the
+ * name (rename, listing its directory for rmdir) see it. 0 when there is none. */
+static int upload_created(augfs_t *fs, const fpath_t *p)
+{
+    fnode_t *n = fnode_find_created(fs, p->bucket, p->key);
+    if (!n) return 0;
+    pthread_mutex_lock(&n->mu);
+    int rc = fnode_flush(fs, n);
+    pthread_mutex_unlock(&n->mu);
+    fnode_put(fs, n);
+    return rc;
+}
+
+/* 1 when a file created here and not uploaded yet holds p's name. */
+static int created_here(augfs_t *fs, const fpath_t *p)
+{
+    fnode_t *n = fnode_find_created(fs, p->bucket, p->key);
+    fnode_put(fs, n);
+    return n != NULL;
+}
+
+static int flush_below(augfs_t *fs, const char *bucket, const char *prefix);
+
 /* ---- listing ------------------------------------------------------------------------------- */
 
 typedef struct dirh {
@@ -34,6 +57,11 @@ typedef struct dirh {
     char held_name[BACKEND_COMPONENT_MAX + 1];
     struct stat held_st;
     int held_plus;
+    /* files created here and not uploaded yet, listed first (sorted names) */
+    int local_done;
+    char **local;
+    uint8_t *local_shown; /* shown from the node: the store's copy is not listed again */
+    size_t n_local, li;
 } dirh_t;
 
 static void dirh_reset(dirh_t *d)
@@ -50,6 +78,81 @@ static void dirh_reset(dirh_t *d)
     d->pos = 0;
     d->have_held = 0;
     memset(d->recent, 0, sizeof(d->recent));
+    for (size_t i = 0; i < d->n_local; i++)
+        free(d->local[i]);
+    free(d->local);
+    free(d->local_shown);
+    d->local = NULL;
+    d->local_shown = NULL;
+    d->n_local = d->li = 0;
+    d->local_done = 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the files created directly in d and not uploaded yet: the store cannot list them. */
+static int collect_created(augfs_t *fs, dirh_t *d)
+{
+    fnode_t **arr;
+    ssize_t count = fnode_collect(fs, d->p.bucket, d->prefix, &arr);
+    if (count < 0) return (int)count;
+    size_t plen = strlen(d->prefix);
+    d->local = calloc((size_t)count + 1, sizeof(*d->local));
+    d->local_shown = calloc((size_t)count + 1, 1);
+    int rc = d->local && d->local_shown ? 0 : -ENOMEM;
+    for (ssize_t i = 0; i < count; i++) {
+        fnode_t *n = arr[i];
+        pthread_mutex_lock(&n->mu);
+        const char *name = n->key + plen;
+        if (rc == 0 && n->created && !n->unlinked && strcmp(n->bucket, d->p.bucket) == 0 &&
+            strncmp(n->key, d->prefix, plen) == 0 && !strchr(name, '/') &&
+            strlen(name) <= BACKEND_COMPONENT_MAX) {
+            if ((d->local[d->n_local] = strdup(name)))
+                d->n_local++;
+            else
+                rc = -ENOMEM;
+        }
+        pthread_mutex_unlock(&n->mu);
+        fnode_put(fs, n);
+    }
+    free(arr);
+    if (d->n_local > 1) qsort(d->local, d->n_local, sizeof(*d->local), cmp_names);
+    d->local_done = 1;
+    return rc;
+}
+
+/* The next created file of d still open here: 1 with name and st set, 0 when none is left. */
+static int next_created(augfs_t *fs, dirh_t *d, char *name, struct stat *st)
+{
+    char key[BACKEND_KEY_MAX + 2];
+    while (d->li < d->n_local) {
+        size_t i = d->li++;
+        snprintf(key, sizeof(key), "%s%s", d->prefix, d->local[i]);
+        fnode_t *n = fnode_find(fs, d->p.bucket, key);
+        if (!n) continue; /* closed and uploaded meanwhile: the store lists it */
+        pthread_mutex_lock(&n->mu);
+        int live = !n->unlinked;
+        if (live) fnode_stat(fs, n, st);
+        pthread_mutex_unlock(&n->mu);
+        fnode_put(fs, n);
+        if (!live) continue;
+        d->local_shown[i] = 1;
+        snprintf(name, BACKEND_COMPONENT_MAX + 1, "%s", d->local[i]);
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 when name was already listed from a node of this mount. */
+static int shown_locally(const dirh_t *d, const char *name)
+{
+    if (d->n_local == 0) return 0;
+    const char *key = name;
+    char **hit = bsearch(&key, d->local, d->n_local, sizeof(*d->local), cmp_names);
+    return hit && d->local_shown[hit - d->local];
 }
 
 int augfs_opendir(const char *path, struct fuse_file_info *fi)
@@ -125,6 +228,14 @@ static int next_entry(augfs_t *fs, dirh_t *d, char *name, struct stat *st, int *
         st->st_mode = S_IFDIR;
         return 1;
     }
+    if (!d->local_done) {
+        int rc = collect_created(fs, d);
+        if (rc != 0) return rc;
+    }
+    if (next_created(fs, d, name, st)) {
+        *plus = 1;
+        return 1;
+    }
     size_t plen = strlen(d->prefix);
     for (;;) {
         if (!d->page || (d->oi == d->page->n_objects && d->pi == d->page->n_prefixes)) {
@@ -150,6 +261,7 @@ static int next_entry(augfs_t *fs, dirh_t *d, char *name, struct stat *st, int *
         const backend_manifest_t *m = d->page->objects[d->oi++];
         const char *rest = m->key + plen;
         if (*rest == '\0' || strlen(rest) > BACKEND_COMPONENT_MAX) continue; /* the marker */
+        if (shown_locally(d, rest)) continue;
         snprintf(name, BACKEND_COMPONENT_MAX + 1, "%s", rest);
         snprintf(d->recent[d->recent_next], sizeof(d->recent[0]), "%s", name);
         d->recent_next = (d->recent_next + 1) % RECENT_NAMES;
@@ -238,10 +350,12 @@ int augfs_mkdir(const char *path, mode_t mode)
     if (p.kind == FP_BUCKET) {
         rc = backend_bucket_create(fs->b, p.bucket, &err);
         if (rc != 0 && rc != AUG_EEXIST) aug_error("mount: mkdir %s: %s", p.bucket, err.msg);
+        if (rc == 0) times_entry_changed(fs, p.bucket, NULL);
         return augfs_errno(rc);
     }
     char mk[BACKEND_KEY_MAX + 2];
     if ((rc = fpath_marker(&p, mk)) != 0) return rc;
+    if (created_here(fs, &p)) return -EEXIST;
     backend_manifest_t *m;
     int is_dir;
     rc = lookup_key(fs, &p, &m, &is_dir);
@@ -253,7 +367,9 @@ int augfs_mkdir(const char *path, mode_t mode)
                   .uid = ctx->uid,
                   .gid = ctx->gid,
                   .mtime_ns = aug_now_ns()};
-    return put_bytes(fs, p.bucket, mk, &a, NULL, 0, NULL);
+    rc = put_bytes(fs, p.bucket, mk, &a, NULL, 0, NULL);
+    if (rc == 0) times_entry_changed(fs, p.bucket, p.key);
+    return rc;
 }
 
 int augfs_rmdir(const char *path)
@@ -265,7 +381,11 @@ int augfs_rmdir(const char *path)
     aug_err_t err;
     aug_err_clear(&err);
     if (p.kind == FP_ROOT) return -EBUSY;
-    if (p.kind == FP_BUCKET) return augfs_errno(backend_bucket_delete(fs->b, p.bucket, &err));
+    if (p.kind == FP_BUCKET) {
+        rc = augfs_errno(backend_bucket_delete(fs->b, p.bucket, &err));
+        if (rc == 0) times_entry_changed(fs, p.bucket, NULL);
+        return rc;
+    }
     backend_manifest_t *m = NULL;
     rc = cache_head(fs->c, p.bucket, p.key, &m, &err);
     backend_manifest_free(m);
@@ -273,6 +393,8 @@ int augfs_rmdir(const char *path)
     if (rc != AUG_ENOENT) return augfs_errno(rc);
     char mk[BACKEND_KEY_MAX + 2];
     if (fpath_marker(&p, mk) != 0) return -ENOENT;
+    /* files created below and not uploaded yet make it non-empty too */
+    if ((rc = flush_below(fs, p.bucket, mk)) != 0) return rc;
     backend_list_opts_t opts = {.prefix = mk, .max_keys = 2};
     backend_list_result_t *res;
     rc = backend_list(fs->b, p.bucket, &opts, &res, &err);
@@ -285,6 +407,7 @@ int augfs_rmdir(const char *path)
     rc = cache_delete(fs->c, p.bucket, mk, &err);
     if (rc != 0) return augfs_errno(rc);
     keep_parent(fs, &p);
+    times_entry_changed(fs, p.bucket, p.key);
     return 0;
 }
 
@@ -295,6 +418,14 @@ int augfs_unlink(const char *path)
     int rc = fpath_parse(path, &p);
     if (rc != 0) return rc == -EINVAL ? -ENOENT : rc;
     if (p.kind != FP_KEY) return -EISDIR;
+    /* created here and never uploaded: there is nothing in the store to remove */
+    fnode_t *created = fnode_find_created(fs, p.bucket, p.key);
+    if (created) {
+        fnode_unlink(fs, created);
+        fnode_put(fs, created);
+        times_entry_changed(fs, p.bucket, p.key);
+        return 0;
+    }
     backend_manifest_t *m;
     int is_dir;
     rc = lookup_key(fs, &p, &m, &is_dir);
@@ -315,6 +446,8 @@ int augfs_unlink(const char *path)
         return augfs_errno(rc);
     }
     keep_parent(fs, &p);
+    times_entry_changed(fs, p.bucket, p.key);
+    times_forget(fs, p.bucket, p.key);
     return 0;
 }
 
@@ -503,6 +636,7 @@ int augfs_rename(const char *from, const char *to, unsigned int flags)
     int rc = fpath_parse(from, &src);
     if (rc != 0) return rc == -EINVAL ? -ENOENT : rc;
     if ((rc = fpath_parse(to, &dst)) != 0) return rc;
+    if ((rc = upload_created(fs, &src)) != 0 || (rc = upload_created(fs, &dst)) != 0) return rc;
     backend_manifest_t *m = NULL, *dm = NULL;
     int is_dir, dst_is_dir;
     if ((rc = lookup_key(fs, &src, &m, &is_dir)) != 0) return rc;
@@ -537,6 +671,10 @@ int augfs_rename(const char *from, const char *to, unsigned int flags)
     rc = rename_dir(fs, &src, &dst, dst_exists);
 out:
     backend_manifest_free(m);
+    if (rc == 0) {
+        times_entry_changed(fs, src.bucket, src.key);
+        times_entry_changed(fs, dst.bucket, dst.key);
+    }
     return rc;
 }
 
@@ -550,6 +688,7 @@ int augfs_symlink(const char *target, const char *path)
     int rc = fpath_parse(path, &p);
     if (rc != 0) return rc;
     if (strlen(target) >= PATH_MAX) return -ENAMETOOLONG;
+    if (created_here(fs, &p)) return -EEXIST;
     backend_manifest_t *m;
     int is_dir;
     rc = lookup_key(fs, &p, &m, &is_dir);
@@ -560,7 +699,9 @@ int augfs_symlink(const char *target, const char *path)
     struct fuse_context *ctx = fuse_get_context();
     fattrs_t a = {
         .mode = S_IFLNK | 0777, .uid = ctx->uid, .gid = ctx->gid, .mtime_ns = aug_now_ns()};
-    return put_bytes(fs, p.bucket, p.key, &a, target, strlen(target), NULL);
+    rc = put_bytes(fs, p.bucket, p.key, &a, target, strlen(target), NULL);
+    if (rc == 0) times_entry_changed(fs, p.bucket, p.key);
+    return rc;
 }
 
 typedef struct link_buf {

@@ -17,6 +17,9 @@
 #define ORPHAN_AGE_S 10
 /* Bytes moved per step when uploading a recovered file. */
 #define RECOVER_CHUNK (1u << 20)
+/* The base of a file created by the mount and not in the store yet: the key must still be
+ * missing when it is recovered. */
+#define NO_BASE "none (created, not in the store yet)"
 
 /* The note's path for a staged file. */
 static void note_path(const char *stage_path, char *out, size_t len)
@@ -33,8 +36,11 @@ static int write_note(const char *path, const fnode_t *n, int complete)
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "key: %s/%s\nbucket: %s\nname: %s\nbase: %s\nsize: %llu\ncomplete: %s\n", n->bucket,
-            n->key, n->bucket, n->key, vid, (unsigned long long)n->size,
+            n->key, n->bucket, n->key, n->created ? NO_BASE : vid, (unsigned long long)n->size,
             complete ? "yes" : "no, bytes not rewritten are in the base version");
+    /* a file created here has no version in the store to take its attributes from */
+    fprintf(f, "mode: %o\nuid: %u\ngid: %u\n", (unsigned)n->a.mode, (unsigned)n->a.uid,
+            (unsigned)n->a.gid);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
         unlink(tmp);
@@ -96,7 +102,9 @@ typedef struct note {
     char bucket[BACKEND_BUCKET_MAX + 1];
     char key[BACKEND_KEY_MAX + 2];
     char base[33];
+    int created; /* base is NO_BASE */
     int complete;
+    uint32_t mode, uid, gid;
 } note_t;
 
 /* Copy a field of a note into dst (cap bytes); 0, or -1 when it does not fit. */
@@ -121,24 +129,34 @@ static int read_note(const char *path, note_t *nt)
             bad |= take_field(nt->bucket, sizeof(nt->bucket), line + 8);
         else if (strncmp(line, "name: ", 6) == 0)
             bad |= take_field(nt->key, sizeof(nt->key), line + 6);
+        else if (strcmp(line, "base: " NO_BASE) == 0)
+            nt->created = 1;
         else if (strncmp(line, "base: ", 6) == 0)
             bad |= take_field(nt->base, sizeof(nt->base), line + 6);
+        else if (strncmp(line, "mode: ", 6) == 0)
+            nt->mode = (uint32_t)strtoul(line + 6, NULL, 8);
+        else if (strncmp(line, "uid: ", 5) == 0)
+            nt->uid = (uint32_t)strtoul(line + 5, NULL, 10);
+        else if (strncmp(line, "gid: ", 5) == 0)
+            nt->gid = (uint32_t)strtoul(line + 5, NULL, 10);
         else if (strncmp(line, "complete: ", 10) == 0)
             nt->complete = strcmp(line + 10, "yes") == 0;
     }
     fclose(f);
-    return !bad && nt->bucket[0] && nt->key[0] && strlen(nt->base) == 32 ? 0 : -1;
+    int based = nt->created ? nt->mode != 0 : strlen(nt->base) == 32;
+    return !bad && nt->bucket[0] && nt->key[0] && based ? 0 : -1;
 }
 
 /* Upload the staged file open on fd as a new version of nt's key, with the attributes of cur
- * (the version it was staged from) and the staged file's mtime. */
+ * (the version it was staged from; NULL for a file created here: those of the note) and the
+ * staged file's mtime. */
 static int upload_staged(augfs_t *fs, int fd, const note_t *nt, const backend_manifest_t *cur,
                          aug_err_t *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) return aug_err_set(err, AUG_EIO, "stat: %s", strerror(errno));
-    fattrs_t a;
-    if (fattrs_from_manifest(fs, cur, 0, &a) != 0)
+    fattrs_t a = {.mode = nt->mode, .uid = nt->uid, .gid = nt->gid};
+    if (cur && fattrs_from_manifest(fs, cur, 0, &a) != 0)
         return aug_err_set(err, AUG_ENOMEM, "out of memory");
     fattrs_drop_data_meta(&a);
     a.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
@@ -198,7 +216,7 @@ static int recover_one(augfs_t *fs, const char *stage)
         aug_error("mount: %s holds changes to %s/%s made before a crash, but only part of the "
                   "file: kept for you (see %s)",
                   stage, nt.bucket, nt.key, note);
-    else if (found != 0 || strcmp(vid, nt.base) != 0)
+    else if (nt.created ? found != AUG_ENOENT : (found != 0 || strcmp(vid, nt.base) != 0))
         aug_error("mount: %s holds changes to %s/%s made before a crash, but the key was changed "
                   "or removed since: kept for you (see %s)",
                   stage, nt.bucket, nt.key, note);

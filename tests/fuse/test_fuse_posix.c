@@ -187,17 +187,97 @@ static void test_closed_file_is_in_the_store(void)
     CU_ASSERT_EQUAL(store_size("closed.txt"), 5);
 }
 
+/* 1 when the directory dir lists name. */
+static int lists(const char *dir, const char *name)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strcmp(e->d_name, name) == 0) found++;
+    closedir(dp);
+    return found == 1;
+}
+
+/* Exit status of another process opening path read-only (0: it could). */
+static int open_elsewhere(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 2;
+}
+
 static void test_created_file_exists_at_once(void)
 {
     char p[PATH_MAX];
     path_of(p, sizeof(p), "at-once.txt");
     int fd = open(p, O_RDONLY | O_CREAT, 0600);
     CU_ASSERT_TRUE(fd >= 0);
-    CU_ASSERT_EQUAL(store_size("at-once.txt"), 0);
+    /* for this mount at once, in the store once closed */
+    CU_ASSERT_EQUAL(store_size("at-once.txt"), -1);
     struct stat st;
     CU_ASSERT_EQUAL(stat(p, &st), 0);
     CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(st.st_size, 0);
+    CU_ASSERT_TRUE(lists(root, "at-once.txt"));
+    CU_ASSERT_EQUAL(open_elsewhere(p), 0);
+    CU_ASSERT_EQUAL(ERRNO_OF(open(p, O_WRONLY | O_CREAT | O_EXCL, 0644)), EEXIST);
     close(fd);
+    CU_ASSERT_EQUAL(store_size("at-once.txt"), 0);
+    CU_ASSERT_TRUE(lists(root, "at-once.txt"));
+}
+
+static void test_created_file_written_before_close_is_listed_once(void)
+{
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "listed-once.txt");
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "abc", 3), 3);
+    CU_ASSERT_TRUE(lists(root, "listed-once.txt"));
+    CU_ASSERT_EQUAL(fsync(fd), 0); /* now in the store too: still listed once */
+    CU_ASSERT_EQUAL(store_size("listed-once.txt"), 3);
+    CU_ASSERT_TRUE(lists(root, "listed-once.txt"));
+    CU_ASSERT_EQUAL(close(fd), 0);
+}
+
+static void test_created_file_removed_before_close_never_reaches_the_store(void)
+{
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "short-lived.txt");
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "abc", 3), 3);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(ERRNO_OF(stat(p, &st)), ENOENT);
+    CU_ASSERT_FALSE(lists(root, "short-lived.txt"));
+    CU_ASSERT_EQUAL(close(fd), 0);
+    CU_ASSERT_EQUAL(store_size("short-lived.txt"), -1);
+    /* the name is free again */
+    fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE(fd >= 0);
+    if (fd >= 0) close(fd);
+    CU_ASSERT_EQUAL(store_size("short-lived.txt"), 0);
+}
+
+static void test_created_file_blocks_mkdir_and_rmdir(void)
+{
+    char d[PATH_MAX], f[PATH_MAX];
+    path_of(d, sizeof(d), "busy-dir");
+    path_of(f, sizeof(f), "busy-dir/new");
+    CU_ASSERT_EQUAL(mkdir(d, 0755), 0);
+    int fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ERRNO_OF(mkdir(f, 0755)), EEXIST);
+    CU_ASSERT_EQUAL(ERRNO_OF(rmdir(d)), ENOTEMPTY);
+    CU_ASSERT_EQUAL(close(fd), 0);
 }
 
 static void test_new_file_belongs_to_the_caller(void)
@@ -711,6 +791,95 @@ static void test_chmod_chown_utimens_are_kept(void)
     CU_ASSERT_TRUE(st.st_mtim.tv_sec > 1000000000);
 }
 
+static int64_t ns_of(struct timespec ts)
+{
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* mtime and ctime of path in ns; 0, or -1 when stat fails. */
+static int dir_times(const char *path, int64_t *m, int64_t *c)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *m = ns_of(st.st_mtim);
+    *c = ns_of(st.st_ctim);
+    return 0;
+}
+
+static void test_directory_times_follow_its_entries(void)
+{
+    char d[PATH_MAX], d2[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    path_of(d, sizeof(d), "dt");
+    path_of(d2, sizeof(d2), "dt2");
+    path_of(a, sizeof(a), "dt/a");
+    path_of(b, sizeof(b), "dt/b");
+    CU_ASSERT_EQUAL_FATAL(mkdir(d, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(mkdir(d2, 0755), 0);
+    int64_t m0, c0, m, c, m2, c2;
+    CU_ASSERT_EQUAL_FATAL(dir_times(d, &m0, &c0), 0);
+    CU_ASSERT_EQUAL(write_file("dt/a", "x", 1), 0); /* created */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    CU_ASSERT_EQUAL(rename(a, b), 0); /* renamed within */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    CU_ASSERT_EQUAL(dir_times(d2, &m2, &c2), 0);
+    path_of(a, sizeof(a), "dt2/b");
+    CU_ASSERT_EQUAL(rename(b, a), 0); /* renamed out: both directories change */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+    m0 = m, c0 = c;
+    int64_t m3, c3;
+    CU_ASSERT_EQUAL(dir_times(d2, &m3, &c3), 0);
+    CU_ASSERT_TRUE(m3 > m2 && c3 > c2);
+    CU_ASSERT_EQUAL(symlink("target", b), 0); /* a link is an entry too */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    CU_ASSERT_EQUAL(unlink(b), 0); /* removed */
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    path_of(a, sizeof(a), "dt/sub");
+    CU_ASSERT_EQUAL(mkdir(a, 0755), 0);
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    m0 = m;
+    CU_ASSERT_EQUAL(rmdir(a), 0);
+    CU_ASSERT_EQUAL(dir_times(d, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0);
+    /* the bucket is a directory like the others */
+    CU_ASSERT_EQUAL(dir_times(root, &m0, &c0), 0);
+    CU_ASSERT_EQUAL(write_file("dt-top", "x", 1), 0);
+    CU_ASSERT_EQUAL(dir_times(root, &m, &c), 0);
+    CU_ASSERT_TRUE(m > m0 && c > c0);
+}
+
+static void test_access_time_moves_on_read_as_relatime(void)
+{
+    CU_ASSERT_EQUAL(write_file("atime.txt", "read me", 7), 0);
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "atime.txt");
+    struct timespec old[2] = {{.tv_sec = 1000000000, .tv_nsec = 0},
+                              {.tv_sec = 1000000100, .tv_nsec = 0}};
+    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, p, old, 0), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT_EQUAL(st.st_atim.tv_sec, 1000000000); /* as set */
+    CU_ASSERT_EQUAL(st.st_mtim.tv_sec, 1000000100);
+    char buf[16];
+    CU_ASSERT_EQUAL(read_file("atime.txt", buf, sizeof(buf)), 7);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    int64_t first = ns_of(st.st_atim);
+    CU_ASSERT_TRUE(st.st_atim.tv_sec > 1000000100); /* older than the mtime: moved to now */
+    CU_ASSERT_EQUAL(st.st_mtim.tv_sec, 1000000100); /* a read changes no mtime */
+    CU_ASSERT_EQUAL(read_file("atime.txt", buf, sizeof(buf)), 7);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT_EQUAL(ns_of(st.st_atim), first); /* newer than the mtime and recent: kept */
+}
+
 static void test_s3_object_without_mode_shows_as_0644_of_the_mounter(void)
 {
     test_source_t src = {.seed = 5, .len = 10, .chunk = 10};
@@ -797,7 +966,7 @@ static void test_sigterm_uploads_files_still_open(void)
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     CU_ASSERT_TRUE_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(write(fd, "not closed yet", 14), 14);
-    CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), 0);
+    CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), -1); /* created: staged only */
     CU_ASSERT_EQUAL(stop_server(), 0);
     CU_ASSERT_EQUAL(store_size("open-at-stop.txt"), 14);
     CU_ASSERT_EQUAL(ERRNO_OF(write(fd, "x", 1)), ENOTCONN);
@@ -842,6 +1011,11 @@ int main(void)
     CU_add_test(s, "written file reads back", test_written_file_reads_back);
     CU_add_test(s, "closed file is in the store", test_closed_file_is_in_the_store);
     CU_add_test(s, "created file exists at once", test_created_file_exists_at_once);
+    CU_add_test(s, "created file written before close is listed once",
+                test_created_file_written_before_close_is_listed_once);
+    CU_add_test(s, "created file removed before close never reaches the store",
+                test_created_file_removed_before_close_never_reaches_the_store);
+    CU_add_test(s, "created file blocks mkdir and rmdir", test_created_file_blocks_mkdir_and_rmdir);
     CU_add_test(s, "new file belongs to the caller", test_new_file_belongs_to_the_caller);
     CU_add_test(s, "open of a missing file is ENOENT", test_open_missing_file_is_enoent);
     CU_add_test(s, "O_EXCL on an existing file is EEXIST", test_o_excl_on_existing_file_is_eexist);
@@ -876,6 +1050,9 @@ int main(void)
                 test_rename_of_open_file_keeps_its_writes);
     s = CU_add_suite("fuse mount: attributes", NULL, NULL);
     CU_add_test(s, "chmod, chown and utimens are kept", test_chmod_chown_utimens_are_kept);
+    CU_add_test(s, "directory times follow its entries", test_directory_times_follow_its_entries);
+    CU_add_test(s, "access time moves on read as relatime",
+                test_access_time_moves_on_read_as_relatime);
     CU_add_test(s, "S3 object without mode shows as 0644 of the mounter",
                 test_s3_object_without_mode_shows_as_0644_of_the_mounter);
     CU_add_test(s, "symlink reads back", test_symlink_reads_back);
