@@ -14,7 +14,7 @@
 /* ---- loading (trace_read.c) ----------------------------------------------------------------
  *
  * A trace is CSV with the header `time,key,size` and one request per line: time an integer
- * (ignored by replay), key an unsigned 64-bit integer, size a positive byte count. The file may
+ * (the learned replay hands it to the predictor; the policies ignore it), key an unsigned 64-bit integer, size a positive byte count. The file may
  * be zstd-compressed (recognised by its magic number, whatever its name). Blank lines are
  * skipped; a missing header is accepted; any other malformed line is an error naming the file
  * and line.
@@ -27,6 +27,7 @@ typedef struct trace {
     uint64_t n;            /* requests (< TRACE_NEVER) */
     uint64_t *keys;        /* [n] */
     uint64_t *sizes;       /* [n] bytes */
+    uint64_t *times;       /* [n] the time column, in the trace's own unit */
     uint32_t *ids;         /* [n] key renumbered densely, 0 .. n_keys-1 in order of first use */
     uint32_t *next;        /* [n] index of the next request for the same key, or TRACE_NEVER */
     uint64_t n_keys;       /* distinct keys */

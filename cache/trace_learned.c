@@ -135,7 +135,7 @@ static int learned_step(learned_run_t *lr, policy_t *p, const trace_learned_opts
         r->misses++;
         r->miss_bytes += size;
     }
-    predictor_event_t ev = {.key = key, .size = size, .time = i + 1, .op = PREDICTOR_READ};
+    predictor_event_t ev = {.key = key, .size = size, .time = t->times[i], .op = PREDICTOR_READ};
     if (predictor_observe(lr->pred, &ev) != 0) return AUG_ENOMEM; /* never: drained each step */
     predictor_drain(lr->pred);
     return learned_prefetch(lr, p, o, r);

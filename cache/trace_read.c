@@ -91,7 +91,8 @@ static int trace_src_read(trace_src_t *s, char *dst, size_t cap, size_t *got, au
 }
 
 /* Append request (key, size) to the trace, numbering the key. 0 or AUG_ENOMEM. */
-static int trace_build_add(trace_build_t *b, uint64_t key, uint64_t size, aug_err_t *err)
+static int trace_build_add(trace_build_t *b, uint64_t tm, uint64_t key, uint64_t size,
+                           aug_err_t *err)
 {
     trace_t *t = b->t;
     if (t->n + 1 >= TRACE_NEVER)
@@ -104,7 +105,10 @@ static int trace_build_add(trace_build_t *b, uint64_t key, uint64_t size, aug_er
         if (s) t->sizes = s;
         uint32_t *id = realloc(t->ids, cap * sizeof(*id));
         if (id) t->ids = id;
-        if (!k || !s || !id) return aug_err_set(err, AUG_ENOMEM, "out of memory loading trace");
+        uint64_t *tms = realloc(t->times, cap * sizeof(*tms));
+        if (tms) t->times = tms;
+        if (!k || !s || !id || !tms)
+            return aug_err_set(err, AUG_ENOMEM, "out of memory loading trace");
         b->cap = cap;
     }
     if (t->n_keys * 2 >= b->map_mask + 1) {
@@ -140,6 +144,7 @@ static int trace_build_add(trace_build_t *b, uint64_t key, uint64_t size, aug_er
     }
     t->keys[t->n] = key;
     t->sizes[t->n] = size;
+    t->times[t->n] = tm;
     t->ids[t->n] = b->map_ids[j] - 1;
     t->total_bytes += size;
     t->n++;
@@ -200,7 +205,7 @@ static int trace_parse_line(trace_build_t *b, const char *name, const char *line
         return trace_bad_line(b, name, line, len, "size is not an unsigned integer", err);
     if (p != end) return trace_bad_line(b, name, line, len, "more than 3 fields", err);
     if (size == 0) return trace_bad_line(b, name, line, len, "size must be at least 1", err);
-    return trace_build_add(b, key, size, err);
+    return trace_build_add(b, tm, key, size, err);
 }
 
 /* Read every line of s into b. */
@@ -326,6 +331,7 @@ void trace_free(trace_t *t)
     if (!t) return;
     free(t->keys);
     free(t->sizes);
+    free(t->times);
     free(t->ids);
     free(t->next);
     free(t);

@@ -252,10 +252,11 @@ static void trace_print_row(const replay_opts_t *o, const char *policy, const si
         r->prefetch_bytes ? (double)r->prefetch_used_bytes / (double)r->prefetch_bytes : 0;
     double pred_ms_per_1k = (double)r->predictor_cpu_ns / 1e6 / ((double)r->requests / 1000.0);
     if (o->csv) {
-        printf("%s,%llu,%llu,%.6f,%.6f,%.6f,%.6f,%llu,%.6f,%.0f,%.4f\n", policy,
+        printf("%s,%llu,%llu,%.6f,%.6f,%.6f,%.6f,%llu,%.6f,%.0f,%.4f,%llu,%llu\n", policy,
                (unsigned long long)r->cache_bytes, (unsigned long long)r->requests, mr, bmr,
                traffic, precision, (unsigned long long)r->evictions, r->seconds, rate,
-               pred_ms_per_1k);
+               pred_ms_per_1k, (unsigned long long)r->prefetch_bytes,
+               (unsigned long long)(r->prefetch_bytes - r->prefetch_used_bytes));
     } else {
         char hs[32], cs[64];
         snprintf(cs, sizeof(cs), "%s%s%s%s", aug_format_size(r->cache_bytes, hs, sizeof(hs)),
@@ -305,7 +306,8 @@ static int trace_run_replay(const replay_opts_t *o)
     }
     if (o->csv) {
         puts("policy,cache_bytes,requests,miss_ratio,byte_miss_ratio,traffic_ratio,"
-             "prefetch_precision,evictions,seconds,requests_per_second,predictor_ms_per_1k");
+             "prefetch_precision,evictions,seconds,requests_per_second,predictor_ms_per_1k,"
+             "prefetched_bytes,prefetch_wasted_bytes");
     } else {
         char hs[32];
         printf("trace %s: %llu requests, %llu keys, %s unique (%llu bytes)\n", o->trace,
