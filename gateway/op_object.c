@@ -392,6 +392,8 @@ static void get_object(gw_request_t *r, int head)
     aug_err_t err;
     aug_err_clear(&err);
     backend_manifest_t *m;
+    /* a file closed on a mount of this process may still be uploading: read what was closed */
+    cache_pending_wait(r->gw->cache, r->bucket, r->key);
     if (cache_head(r->gw->cache, r->bucket, r->key, &m, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
@@ -524,6 +526,7 @@ int op_copy_source(gw_request_t *r, backend_manifest_t **src)
     }
     aug_err_t err;
     aug_err_clear(&err);
+    cache_pending_wait(r->gw->cache, path, slash + 1); /* a source closed on a mount here */
     int rc = cache_head(r->gw->cache, path, slash + 1, src, &err);
     free(copy);
     if (rc != 0) {
