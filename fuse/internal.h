@@ -141,8 +141,8 @@ fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key);
 int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_manifest_t *m,
               fnode_t **out);
 /* A new empty file bucket/key with attributes a, staged only: it exists for this mount at once
- * and reaches the store at its first fsync, or after its first close. Returns 0, -EEXIST when a node
- * already holds the name (*out is then that node, referenced), or -ENOMEM. */
+ * and reaches the store at its first fsync, or after its first close. Returns 0, -EEXIST when a
+ * node already holds the name (*out is then that node, referenced), or -ENOMEM. */
 int fnode_create(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
                  fnode_t **out);
 /* The node of a file created here and not uploaded yet at bucket/key, referenced, or NULL. */
