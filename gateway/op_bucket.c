@@ -394,6 +394,7 @@ static void finish_delete_objects(gw_request_t *r)
     for (size_t i = 0; i < n; i++) {
         aug_err_t err;
         aug_err_clear(&err);
+        cache_pending_wait(r->gw->cache, r->bucket, keys[i]); /* after a mount's upload */
         int rc = cache_delete(r->gw->cache, r->bucket, keys[i], &err);
         if (rc == AUG_ENOENT && !strstr(err.msg, "bucket '")) rc = 0; /* already gone */
         if (rc == 0 && !quiet) {

@@ -13,7 +13,8 @@ copy. Prints one line saying what was done; exits 1 (with the reason) on any wro
                                 N small files written and closed in the mount, each seen at
                                 once over S3 (HEAD, GET, LIST) while uploads run in the
                                 background; files unlinked or renamed right after close never
-                                come back under their old names
+                                come back under their old names, and an S3 PUT or DELETE right
+                                after close is not undone by the upload
 """
 
 import hashlib
@@ -292,7 +293,24 @@ def cmd_closed(endpoint, access, secret, bucket, mntbucket, n):
     for k, v in moved.items():
         write_file(os.path.join(mntbucket, k), v)
         os.rename(os.path.join(mntbucket, k), os.path.join(mntbucket, k + ".moved"))
+    # overwritten or deleted over S3 right after close: the S3 write goes after the upload,
+    # which never lands over it
+    over = [f"closed/s{i:03d}" for i in range(20)]
+    for i, k in enumerate(over):
+        write_file(os.path.join(mntbucket, k), content(4000 + i, 900))
+        if i % 2:
+            s3.delete_object(Bucket=bucket, Key=k)
+        else:
+            s3.put_object(Bucket=bucket, Key=k, Body=b"put over S3 after close")
     time.sleep(3)  # past every background upload and a retry pass
+    for i, k in enumerate(over):
+        if i % 2 and not s3_missing(s3, bucket, k):
+            bad.append(f"{k} deleted over S3 after close came back")
+            break
+        if not i % 2 and s3.get_object(Bucket=bucket, Key=k)["Body"].read() != \
+                b"put over S3 after close":
+            bad.append(f"{k} put over S3 after close was overwritten by the mount's upload")
+            break
     for k in gone:
         if os.path.exists(os.path.join(mntbucket, k)) or not s3_missing(s3, bucket, k):
             bad.append(f"unlinked {k} came back")
@@ -307,8 +325,9 @@ def cmd_closed(endpoint, access, secret, bucket, mntbucket, n):
             break
     if bad:
         sys.exit("closed files: " + "; ".join(bad[:4]))
-    print(f"{n} files closed and read at once over S3, {len(gone)} unlinked and {len(moved)} "
-          "renamed right after close: all as expected")
+    print(f"{n} files closed and read at once over S3, {len(gone)} unlinked, {len(moved)} "
+          f"renamed and {len(over)} overwritten or deleted over S3 right after close: all as "
+          "expected")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ check "aws s3 cp in, cmp through the mount" bash -c "s3 s3 cp '$T/cli.txt' s3://
 check "cp in through the mount, aws s3 cp out" bash -c "cp '$T/cli.txt' '$B/cli/y.txt' && s3 s3 cp s3://work/cli/y.txt - | cmp - '$T/cli.txt'"
 
 section "close uploads in the background; S3 and fsync still see what was written"
-check "200 files closed are each seen at once over S3 (HEAD, GET, LIST); unlinked or renamed right after close they never come back" \
+check "200 files closed are each seen at once over S3 (HEAD, GET, LIST); unlinked, renamed, or put or deleted over S3 right after close, they never come back" \
     $WL closed "http://127.0.0.1:$S3_PORT" "$ACCESS" "$SECRET" work "$B" 200
 # fsync is the durability point: the store has the bytes when it returns, before any upload
 # in the background or recovery at the next start could have put them there
