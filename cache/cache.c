@@ -3,6 +3,7 @@
  * invalidation, and the writes that go through to the backend. */
 #include "tiers.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,11 @@ struct cache {
     _Atomic uint64_t manifest_hits, manifest_misses, inval_sent, inval_received;
     _Atomic uint64_t prefetch_issued, prefetch_used, prefetch_dropped, readahead_issued;
 
+    pthread_mutex_t pd_mu; /* keys whose write is pending elsewhere in this process */
+    pthread_cond_t pd_cv;
+    uint32_t pd_keys[CACHE_PENDING_SLOTS];    /* by name_hash */
+    uint32_t pd_buckets[CACHE_PENDING_SLOTS]; /* by bucket_hash, for listings */
+
     pthread_rwlock_t ln_lock; /* the change listener: read-held while it is called */
     cache_change_fn ln_fn;
     void *ln_arg;
@@ -61,6 +67,55 @@ struct cache {
 static uint64_t name_hash(const char *bucket, const char *key)
 {
     return aug_hash64(key, strlen(key), aug_hash64(bucket, strlen(bucket), 7));
+}
+
+static uint64_t bucket_hash(const char *bucket)
+{
+    return aug_hash64(bucket, strlen(bucket), 13);
+}
+
+/* ---- pending writes ------------------------------------------------------------------------ */
+
+cache_pending_t cache_pending_begin(cache_t *c, const char *bucket, const char *key)
+{
+    cache_pending_t t = {.key_slot = (uint32_t)(name_hash(bucket, key) % CACHE_PENDING_SLOTS),
+                         .bucket_slot = (uint32_t)(bucket_hash(bucket) % CACHE_PENDING_SLOTS)};
+    pthread_mutex_lock(&c->pd_mu);
+    c->pd_keys[t.key_slot]++;
+    c->pd_buckets[t.bucket_slot]++;
+    pthread_mutex_unlock(&c->pd_mu);
+    return t;
+}
+
+void cache_pending_end(cache_t *c, cache_pending_t t)
+{
+    pthread_mutex_lock(&c->pd_mu);
+    assert(c->pd_keys[t.key_slot] > 0 && c->pd_buckets[t.bucket_slot] > 0);
+    c->pd_keys[t.key_slot]--;
+    c->pd_buckets[t.bucket_slot]--;
+    pthread_cond_broadcast(&c->pd_cv);
+    pthread_mutex_unlock(&c->pd_mu);
+}
+
+int cache_pending_wait(cache_t *c, const char *bucket, const char *key)
+{
+    uint32_t *slot = key ? &c->pd_keys[name_hash(bucket, key) % CACHE_PENDING_SLOTS]
+                         : &c->pd_buckets[bucket_hash(bucket) % CACHE_PENDING_SLOTS];
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CACHE_PENDING_WAIT_MS / 1000;
+    until.tv_nsec += (CACHE_PENDING_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->pd_mu);
+    int rc = 0;
+    while (*slot > 0 && rc == 0)
+        rc = pthread_cond_timedwait(&c->pd_cv, &c->pd_mu, &until);
+    int left = *slot > 0;
+    pthread_mutex_unlock(&c->pd_mu);
+    return left ? AUG_EAGAIN : 0;
 }
 
 /* Remove the entry with this hash. Called with mf_mu held. */
@@ -563,6 +618,8 @@ int cache_open(const aug_config_t *cfg, backend_t *b, cache_t **out, aug_err_t *
     pthread_mutex_init(&c->mf_mu, NULL);
     pthread_mutex_init(&c->fl_mu, NULL);
     pthread_rwlock_init(&c->ln_lock, NULL);
+    pthread_mutex_init(&c->pd_mu, NULL);
+    pthread_cond_init(&c->pd_cv, NULL);
     int rc = 0;
     c->mf_policy = policy_create("lru", MANIFEST_ENTRIES, err);
     if (!c->mf_policy) rc = err ? err->code : AUG_ENOMEM;
@@ -615,6 +672,8 @@ void cache_close(cache_t *c)
     pthread_mutex_destroy(&c->mf_mu);
     pthread_mutex_destroy(&c->fl_mu);
     pthread_rwlock_destroy(&c->ln_lock);
+    pthread_mutex_destroy(&c->pd_mu);
+    pthread_cond_destroy(&c->pd_cv);
     free(c);
 }
 

@@ -37,6 +37,33 @@ int cache_head(cache_t *c, const char *bucket, const char *key, backend_manifest
 /* Forget the cached manifest of bucket/key here and, through Redis, on every instance. */
 void cache_invalidate(cache_t *c, const char *bucket, const char *key);
 
+/* ---- writes pending elsewhere in this process ----------------------------------------------
+ * The mount uploads a closed file in the background; while it does, the key is registered
+ * here so that an S3 read of it through the same process waits for the upload instead of
+ * seeing the previous version. Keys are counted in a direct-mapped table: a collision only
+ * makes a reader wait for another key's upload. Thread-safe. */
+
+/* Slots of the table (a power of two). */
+#define CACHE_PENDING_SLOTS 4096
+/* The longest cache_pending_wait() waits (milliseconds): an upload that keeps failing (its
+ * file is kept and retried) must not hold S3 readers forever; they then get what the store
+ * has. */
+#define CACHE_PENDING_WAIT_MS 5000
+
+/* What cache_pending_begin() registered, to end it (the key may be renamed meanwhile). */
+typedef struct cache_pending {
+    uint32_t key_slot, bucket_slot;
+} cache_pending_t;
+
+/* A write of bucket/key has started and will end with cache_pending_end(). */
+cache_pending_t cache_pending_begin(cache_t *c, const char *bucket, const char *key);
+/* The write registered as t has ended (committed, abandoned or cancelled): wakes waiters. */
+void cache_pending_end(cache_t *c, cache_pending_t t);
+/* Wait while a write of bucket/key (key NULL: of any key in bucket) is pending, at most
+ * CACHE_PENDING_WAIT_MS. Returns 0, or AUG_EAGAIN when one is still pending. Never call it
+ * from the thread that would end the write. */
+int cache_pending_wait(cache_t *c, const char *bucket, const char *key);
+
 /* Called after a key changed through this cache (a write, a copy, a completed upload or a
  * delete), on the thread that changed it, with no lock of the cache held. */
 typedef void (*cache_change_fn)(void *arg, const char *bucket, const char *key);

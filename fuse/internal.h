@@ -21,6 +21,10 @@
 #define HANDLE_READERS 4
 /* A staged file whose upload failed is retried this often (milliseconds). */
 #define RETRY_INTERVAL_MS 2000
+/* Threads uploading closed files in the background. An upload waits mostly on the nodes'
+ * write quorum (about 8 ms for a small file), not on a core: four overlap those waits on a
+ * 2-core machine without starving the requests the mount serves. */
+#define UPLOAD_WORKERS 4
 /* Objects written over S3 carry no POSIX attributes: they show with these. */
 #define DEFAULT_FILE_MODE 0644
 #define DEFAULT_DIR_MODE 0755
@@ -79,11 +83,11 @@ void fattrs_stat(const augfs_t *fs, const fattrs_t *a, uint64_t size, int64_t ct
 /* One open key, shared by every handle open on it, so that all see the same staged bytes.
  * Lock order: node->mu before fs->nodes_mu. node->mu serialises everything done to one open
  * file, including its upload: it is held across cache calls, which never call back here. */
-typedef struct fnode {
+typedef struct fnode { /* a closed file being uploaded stays here until the upload ends */
     struct fnode *next;                  /* chain in fs->slots (nodes_mu) */
     char bucket[BACKEND_BUCKET_MAX + 1]; /* changed by rename with mu and nodes_mu held */
     char *key;
-    int refs;     /* handles, plus one while an upload is pending (nodes_mu) */
+    int refs;     /* handles, one while an upload is pending, one while queued (nodes_mu) */
     int in_table; /* nodes_mu */
 
     pthread_mutex_t mu;
@@ -100,7 +104,14 @@ typedef struct fnode {
     int dirty_data, dirty_attrs; /* not uploaded yet */
     int unlinked;                /* removed or replaced: never uploaded again */
     int created;                 /* made by create and not in the store yet (base is local) */
-    int pending;                 /* an upload failed after the last close: retried */
+    int pending;                 /* closed with changes: uploaded in the background */
+    int upload_failed;           /* the last background upload failed: retried */
+    cache_pending_t pending_reg; /* the key's registration in the cache while pending */
+    int queued;                  /* in fs->up_head's queue (up_mu) */
+    pthread_mutex_t snap_mu;     /* uploading and up_st */
+    int uploading;               /* a background upload holds mu (snap_mu) */
+    struct stat up_st;           /* the attributes while it does (snap_mu) */
+    struct fnode *up_next;       /* the queue (up_mu) */
     int writers;                 /* open handles that may write */
     int noted;                   /* the staging note says: 0 nothing, 1 partial, 2 complete */
     int counted;                 /* counted in fs->staged_files */
@@ -130,8 +141,8 @@ fnode_t *fnode_find(augfs_t *fs, const char *bucket, const char *key);
 int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_manifest_t *m,
               fnode_t **out);
 /* A new empty file bucket/key with attributes a, staged only: it exists for this mount at once
- * and reaches the store at its first flush, fsync or close. Returns 0, -EEXIST when a node
- * already holds the name (*out is then that node, referenced), or -ENOMEM. */
+ * and reaches the store at its first fsync, or after its first close. Returns 0, -EEXIST when a
+ * node already holds the name (*out is then that node, referenced), or -ENOMEM. */
 int fnode_create(augfs_t *fs, const char *bucket, const char *key, const fattrs_t *a,
                  fnode_t **out);
 /* The node of a file created here and not uploaded yet at bucket/key, referenced, or NULL. */
@@ -139,8 +150,9 @@ fnode_t *fnode_find_created(augfs_t *fs, const char *bucket, const char *key);
 /* Drop a reference; the last one frees the node and its staged file. */
 void fnode_put(augfs_t *fs, fnode_t *n);
 /* Take n out of the table (its key was removed or replaced): it is never uploaded again.
- * Called without n->mu. */
-void fnode_unlink(augfs_t *fs, fnode_t *n);
+ * Called without n->mu. Returns 1 when n was created here and not uploaded yet at that moment
+ * (there is nothing in the store to remove), else 0. */
+int fnode_unlink(augfs_t *fs, fnode_t *n);
 /* Move n to bucket/key in the table. Called with n->mu held. */
 int fnode_rename(augfs_t *fs, fnode_t *n, const char *bucket, const char *key);
 /* With n->mu held: start over from version m (nothing staged or dirty). */
@@ -160,10 +172,23 @@ uint64_t fnode_size(const fnode_t *n);
 /* Node references for every node under bucket/prefix (all nodes when bucket is NULL) into a
  * malloc'd array; release each with fnode_put(). Returns the count, or -ENOMEM. */
 ssize_t fnode_collect(augfs_t *fs, const char *bucket, const char *prefix, fnode_t ***out);
-/* Mark n pending (an upload failed with no handle left): it is retried in the background.
- * Called with n->mu held. */
-void fnode_set_pending(augfs_t *fs, fnode_t *n);
-/* One retry pass over pending nodes. */
+/* With n->mu held: n was closed; when it has changes not in the store, mark it pending (the
+ * key is registered with cache_pending_begin so that S3 reads through this process wait for
+ * it) and queue it for the upload workers. A file created and never written gets an empty
+ * staging file and note first, so that a crash before the upload does not lose it. */
+void fnode_upload_later(augfs_t *fs, fnode_t *n);
+/* With n->mu held: end n's pending state. Returns 1 when it was pending: the caller then drops
+ * the reference the pending state held (fnode_put, after unlocking n->mu). */
+int fnode_clear_pending(augfs_t *fs, fnode_t *n);
+/* Without n->mu: when a background upload holds n->mu, fill st with the attributes n had when
+ * it started (nothing can change them meanwhile) and return 1, so that stat and readdir do not
+ * wait for the upload; else return 0 (take n->mu and look). */
+int fnode_stat_uploading(fnode_t *n, struct stat *st);
+/* Upload queued nodes until fs->up_stopping (the upload workers' loop). */
+void fnode_upload_queued(augfs_t *fs);
+/* Drop the nodes still queued (the workers have stopped). */
+void fnode_drain_queue(augfs_t *fs);
+/* One retry pass over nodes whose background upload failed. */
 void fnode_retry_pending(augfs_t *fs);
 
 /* With n->mu held: 1 when the staging file holds every byte of the content (nothing is left
@@ -255,6 +280,13 @@ struct augfs {
 
     pthread_t loop_thread, retry_thread;
     int loop_started, retry_started;
+    pthread_t up_threads[UPLOAD_WORKERS];
+    int up_started; /* workers running */
+
+    pthread_mutex_t up_mu; /* the queue of closed files to upload */
+    pthread_cond_t up_cv;
+    fnode_t *up_head, *up_tail;
+    int up_stopping;
     pthread_mutex_t state_mu;
     pthread_cond_t state_cv;
     int loop_done, stopping;

@@ -1,5 +1,6 @@
-/* mount.c - a mount's life: libfuse options, the kernel mount, the serving threads, retries of
- * failed uploads, and the stop that uploads staged writes before unmounting. */
+/* mount.c - a mount's life: libfuse options, the kernel mount, the serving threads, the upload
+ * workers for closed files and retries of failed uploads, and the stop that uploads staged
+ * writes before unmounting. */
 #include "internal.h"
 
 #include <errno.h>
@@ -73,6 +74,8 @@ static void free_fs(augfs_t *fs)
     pthread_mutex_destroy(&fs->nodes_mu);
     pthread_mutex_destroy(&fs->state_mu);
     pthread_cond_destroy(&fs->state_cv);
+    pthread_mutex_destroy(&fs->up_mu);
+    pthread_cond_destroy(&fs->up_cv);
     free(fs);
 }
 
@@ -90,6 +93,8 @@ int augfs_mount(cache_t *c, const aug_config_t *cfg, const char *mountpoint, con
     pthread_mutex_init(&fs->nodes_mu, NULL);
     pthread_mutex_init(&fs->state_mu, NULL);
     pthread_cond_init(&fs->state_cv, NULL);
+    pthread_mutex_init(&fs->up_mu, NULL);
+    pthread_cond_init(&fs->up_cv, NULL);
     pthread_mutex_init(&fs->times_mu, NULL);
     if (kcache_init(fs) != 0) {
         free_fs(fs);
@@ -233,6 +238,28 @@ static void *retry_main(void *arg)
     return NULL;
 }
 
+/* An upload worker: closed files reach the store here, not in close(). */
+static void *upload_main(void *arg)
+{
+    augfs_t *fs = arg;
+    kcache_own_thread(1); /* its uploads are the mount's own changes */
+    fnode_upload_queued(fs);
+    return NULL;
+}
+
+/* Stop the upload workers; what they left queued is uploaded by the caller's flush. */
+static void stop_uploads(augfs_t *fs)
+{
+    pthread_mutex_lock(&fs->up_mu);
+    fs->up_stopping = 1;
+    pthread_cond_broadcast(&fs->up_cv);
+    pthread_mutex_unlock(&fs->up_mu);
+    for (int i = 0; i < fs->up_started; i++)
+        pthread_join(fs->up_threads[i], NULL);
+    fs->up_started = 0;
+    fnode_drain_queue(fs);
+}
+
 int augfs_start(augfs_t *fs, void (*on_end)(void *arg), void *arg, aug_err_t *err)
 {
     fs->on_end = on_end;
@@ -248,6 +275,10 @@ int augfs_start(augfs_t *fs, void (*on_end)(void *arg), void *arg, aug_err_t *er
     int rc = pthread_create(&fs->retry_thread, NULL, retry_main, fs);
     if (rc != 0) return aug_err_set(err, AUG_ENOMEM, "cannot start a thread: %s", strerror(rc));
     fs->retry_started = 1;
+    for (; fs->up_started < UPLOAD_WORKERS; fs->up_started++) {
+        rc = pthread_create(&fs->up_threads[fs->up_started], NULL, upload_main, fs);
+        if (rc != 0) return aug_err_set(err, AUG_ENOMEM, "cannot start a thread: %s", strerror(rc));
+    }
     /* the serving thread must be able to receive SIGUSR2 whatever the caller blocks */
     sigset_t wake, saved;
     sigemptyset(&wake);
@@ -282,9 +313,8 @@ static int flush_all(augfs_t *fs, aug_err_t *err)
     for (ssize_t i = 0; i < count; i++) {
         fnode_t *n = arr[i];
         pthread_mutex_lock(&n->mu);
-        int had_pending = n->pending;
         int rc = fnode_flush(fs, n);
-        if (rc == 0 && had_pending) n->pending = 0;
+        int had_pending = rc == 0 && fnode_clear_pending(fs, n);
         if (rc != 0) failed++;
         pthread_mutex_unlock(&n->mu);
         if (rc == 0 && had_pending) fnode_put(fs, n);
@@ -350,8 +380,7 @@ static void drop_pending(augfs_t *fs)
     if (count < 0) return;
     for (ssize_t i = 0; i < count; i++) {
         pthread_mutex_lock(&arr[i]->mu);
-        int pending = arr[i]->pending;
-        arr[i]->pending = 0;
+        int pending = fnode_clear_pending(fs, arr[i]);
         pthread_mutex_unlock(&arr[i]->mu);
         if (pending) fnode_put(fs, arr[i]);
         fnode_put(fs, arr[i]);
@@ -372,6 +401,7 @@ int augfs_stop(augfs_t *fs)
         pthread_join(fs->retry_thread, NULL);
         fs->retry_started = 0;
     }
+    stop_uploads(fs);
     /* last chance for what changed meanwhile or failed before; what still fails is named in
      * the log when its node is freed below */
     augfs_flush(fs, NULL);

@@ -1,6 +1,7 @@
 /* node.c - open files: the table of keys open in the mount, their staged bytes in a local file
  * filled lazily block by block from the version they started from, and the upload of a new
- * version on flush, fsync or close (kept and retried when it fails). */
+ * version: at once on fsync, by background workers after close (kept and retried when it
+ * fails). A closed file stays in the table, served from its stage, until its upload is done. */
 #include "internal.h"
 
 #include <errno.h>
@@ -100,6 +101,7 @@ static void node_free(augfs_t *fs, fnode_t *n)
     backend_manifest_free(n->base);
     fattrs_free(&n->a);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->snap_mu);
     free(n->key);
     free(n);
 }
@@ -119,6 +121,7 @@ int fnode_get(augfs_t *fs, const char *bucket, const char *key, const backend_ma
     n->key = strdup(key);
     n->base = backend_manifest_copy(m);
     pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->snap_mu, NULL);
     if (!n->key || !n->base || fattrs_from_manifest(fs, m, 0, &n->a) != 0) {
         node_free(fs, n);
         return -ENOMEM;
@@ -169,6 +172,7 @@ int fnode_create(augfs_t *fs, const char *bucket, const char *key, const fattrs_
     n->key = strdup(key);
     n->base = m;
     pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->snap_mu, NULL);
     if (!n->key || fattrs_from_manifest(fs, m, 0, &n->a) != 0) {
         node_free(fs, n);
         return -ENOMEM;
@@ -217,12 +221,14 @@ void fnode_put(augfs_t *fs, fnode_t *n)
     if (last) node_free(fs, n);
 }
 
-void fnode_unlink(augfs_t *fs, fnode_t *n)
+int fnode_unlink(augfs_t *fs, fnode_t *n)
 {
     pthread_mutex_lock(&n->mu);
+    /* decided under n->mu: a background upload either finished before (the caller deletes the
+     * key) or never starts (unlinked nodes are not uploaded) */
+    int local = n->created && !n->unlinked;
     n->unlinked = 1;
-    int had_pending = n->pending;
-    n->pending = 0;
+    int had_pending = fnode_clear_pending(fs, n);
     stage_note(fs, n, 0);
     stage_account(fs, n);
     pthread_mutex_unlock(&n->mu);
@@ -230,6 +236,7 @@ void fnode_unlink(augfs_t *fs, fnode_t *n)
     table_remove(fs, n);
     pthread_mutex_unlock(&fs->nodes_mu);
     if (had_pending) fnode_put(fs, n);
+    return local;
 }
 
 int fnode_rename(augfs_t *fs, fnode_t *n, const char *bucket, const char *key)
@@ -649,13 +656,118 @@ int fnode_flush(augfs_t *fs, fnode_t *n)
     return 0;
 }
 
-void fnode_set_pending(augfs_t *fs, fnode_t *n)
+/* ---- background uploads -------------------------------------------------------------------- */
+
+void fnode_upload_later(augfs_t *fs, fnode_t *n)
 {
-    if (n->pending) return;
-    n->pending = 1;
+    if (n->unlinked || (!n->dirty_data && !n->dirty_attrs)) return;
+    if (n->created && n->stage_fd < 0 && open_stage(fs, n) == 0) stage_note(fs, n, 0);
     pthread_mutex_lock(&fs->nodes_mu);
-    n->refs++;
+    n->refs += !n->pending; /* held by the pending state */
     pthread_mutex_unlock(&fs->nodes_mu);
+    if (!n->pending) {
+        n->pending = 1;
+        n->pending_reg = cache_pending_begin(fs->c, n->bucket, n->key);
+    }
+    pthread_mutex_lock(&fs->up_mu);
+    int enqueue = !n->queued && !fs->up_stopping;
+    if (enqueue) {
+        n->queued = 1;
+        n->up_next = NULL;
+        if (fs->up_tail)
+            fs->up_tail->up_next = n;
+        else
+            fs->up_head = n;
+        fs->up_tail = n;
+        pthread_cond_signal(&fs->up_cv);
+    }
+    pthread_mutex_unlock(&fs->up_mu);
+    if (enqueue) { /* held by the queue; nodes_mu is taken after up_mu is released */
+        pthread_mutex_lock(&fs->nodes_mu);
+        n->refs++;
+        pthread_mutex_unlock(&fs->nodes_mu);
+    }
+}
+
+int fnode_clear_pending(augfs_t *fs, fnode_t *n)
+{
+    if (!n->pending) return 0;
+    n->pending = 0;
+    n->upload_failed = 0;
+    cache_pending_end(fs->c, n->pending_reg);
+    return 1;
+}
+
+/* Upload pending node n (a reference held by the caller). */
+static void upload_pending(augfs_t *fs, fnode_t *n, int retry)
+{
+    int done = 0;
+    pthread_mutex_lock(&n->mu);
+    if (n->pending && (!retry || n->upload_failed)) {
+        pthread_mutex_lock(&n->snap_mu);
+        fnode_stat(fs, n, &n->up_st);
+        n->uploading = 1;
+        pthread_mutex_unlock(&n->snap_mu);
+        int rc = fnode_flush(fs, n);
+        pthread_mutex_lock(&n->snap_mu);
+        n->uploading = 0;
+        pthread_mutex_unlock(&n->snap_mu);
+        if (rc == 0) {
+            if (n->upload_failed)
+                aug_warn("mount: %s/%s uploaded after an earlier failure", n->bucket, n->key);
+            done = fnode_clear_pending(fs, n);
+        } else {
+            n->upload_failed = 1; /* kept, counted as staged, retried every RETRY_INTERVAL_MS */
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (done) fnode_put(fs, n);
+}
+
+int fnode_stat_uploading(fnode_t *n, struct stat *st)
+{
+    pthread_mutex_lock(&n->snap_mu);
+    int up = n->uploading;
+    if (up) *st = n->up_st;
+    pthread_mutex_unlock(&n->snap_mu);
+    return up;
+}
+
+void fnode_upload_queued(augfs_t *fs)
+{
+    for (;;) {
+        pthread_mutex_lock(&fs->up_mu);
+        while (!fs->up_head && !fs->up_stopping)
+            pthread_cond_wait(&fs->up_cv, &fs->up_mu);
+        if (fs->up_stopping) {
+            pthread_mutex_unlock(&fs->up_mu);
+            return;
+        }
+        fnode_t *n = fs->up_head;
+        fs->up_head = n->up_next;
+        if (!fs->up_head) fs->up_tail = NULL;
+        n->up_next = NULL;
+        n->queued = 0;
+        pthread_mutex_unlock(&fs->up_mu);
+        upload_pending(fs, n, 0);
+        fnode_put(fs, n); /* the queue's reference */
+    }
+}
+
+void fnode_drain_queue(augfs_t *fs)
+{
+    pthread_mutex_lock(&fs->up_mu);
+    fnode_t *n = fs->up_head;
+    fs->up_head = fs->up_tail = NULL;
+    for (fnode_t *x = n; x; x = x->up_next)
+        x->queued = 0;
+    pthread_mutex_unlock(&fs->up_mu);
+    while (n) {
+        fnode_t *next = n->up_next;
+        n->up_next = NULL;
+        fnode_put(fs, n);
+        n = next;
+    }
 }
 
 void fnode_retry_pending(augfs_t *fs)
@@ -664,17 +776,8 @@ void fnode_retry_pending(augfs_t *fs)
     ssize_t count = fnode_collect(fs, NULL, NULL, &arr);
     if (count < 0) return;
     for (ssize_t i = 0; i < count; i++) {
-        fnode_t *n = arr[i];
-        int done = 0;
-        pthread_mutex_lock(&n->mu);
-        if (n->pending && fnode_flush(fs, n) == 0) {
-            n->pending = 0;
-            done = 1;
-            aug_warn("mount: %s/%s uploaded after an earlier failure", n->bucket, n->key);
-        }
-        pthread_mutex_unlock(&n->mu);
-        if (done) fnode_put(fs, n); /* the reference the pending upload held */
-        fnode_put(fs, n);
+        upload_pending(fs, arr[i], 1);
+        fnode_put(fs, arr[i]);
     }
     free(arr);
 }

@@ -188,6 +188,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     augfs_t *fs = augfs_current();
     if (fi && fi->fh) {
         fnode_t *n = handle_of(fi)->node;
+        if (fnode_stat_uploading(n, st)) {
+            times_file_stat(fs, n->bucket, n->key, st);
+            return 0;
+        }
         pthread_mutex_lock(&n->mu);
         fnode_stat(fs, n, st);
         times_file_stat(fs, n->bucket, n->key, st);
@@ -215,10 +219,14 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     /* a file open here with changes not uploaded yet is what the store will get */
     fnode_t *n = fnode_find(fs, p.bucket, p.key);
     if (n) {
-        pthread_mutex_lock(&n->mu);
-        int local = n->staged || n->dirty_data || n->dirty_attrs || n->pending;
-        if (local) fnode_stat(fs, n, st);
-        pthread_mutex_unlock(&n->mu);
+        /* a closed file being uploaded is shown as it was closed, without waiting */
+        int local = fnode_stat_uploading(n, st);
+        if (!local) {
+            pthread_mutex_lock(&n->mu);
+            local = n->staged || n->dirty_data || n->dirty_attrs || n->pending;
+            if (local) fnode_stat(fs, n, st);
+            pthread_mutex_unlock(&n->mu);
+        }
         fnode_put(fs, n);
         if (local) {
             times_file_stat(fs, p.bucket, p.key, st);
@@ -678,13 +686,20 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 /* With a reference to n, the node under a name the store does not have: 1 when it is a file
  * created here and not uploaded yet; otherwise it belongs to a key removed behind our back,
- * is taken out of the table and released, and 0 is returned. */
-static int still_created(augfs_t *fs, fnode_t *n)
+ * is taken out of the table and released, and 0 is returned. recheck: when it was uploaded
+ * (it is not created any more), return 2 (released) and leave it: the caller looks again. */
+static int still_created(augfs_t *fs, fnode_t *n, int recheck)
 {
     pthread_mutex_lock(&n->mu);
     int live = n->created && !n->unlinked;
+    int uploaded = !n->created && !n->unlinked;
     pthread_mutex_unlock(&n->mu);
     if (live) return 1;
+    if (uploaded && recheck) {
+        /* its background upload may have finished since the caller looked in the store */
+        fnode_put(fs, n);
+        return 2;
+    }
     fnode_unlink(fs, n);
     fnode_put(fs, n);
     return 0;
@@ -725,6 +740,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     aug_err_t err;
     aug_err_clear(&err);
     backend_manifest_t *m = NULL;
+    int looked = 0;
+again:
+    looked++;
     rc = cache_head(fs->c, p.bucket, p.key, &m, &err);
     if (rc == 0) {
         if (fi->flags & O_EXCL) {
@@ -738,7 +756,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (rc != AUG_ENOENT) return augfs_errno(rc);
     /* a file created here and not uploaded yet exists as much as one in the store */
     fnode_t *n = fnode_find(fs, p.bucket, p.key);
-    if (n && !still_created(fs, n)) n = NULL;
+    int live = n ? still_created(fs, n, looked == 1) : 0;
+    if (live == 2) goto again;
+    if (!live) n = NULL;
     int existed = n != NULL;
     if (!n) {
         struct fuse_context *ctx = fuse_get_context();
@@ -871,10 +891,12 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
     augfs_t *fs = augfs_current();
     fhandle_t *h = handle_of(fi);
     pthread_mutex_lock(&h->node->mu);
-    /* a file created read-only is uploaded at close like a written one */
-    int rc = h->writable || h->node->created ? fnode_flush(fs, h->node) : 0;
+    /* close() is not a durability point (fsync is): the upload goes to the background, and the
+     * staged copy serves the mount (and S3 reads through this process wait for it) until then.
+     * A file created read-only is uploaded like a written one. */
+    if (h->writable || h->node->created) fnode_upload_later(fs, h->node);
     pthread_mutex_unlock(&h->node->mu);
-    return rc;
+    return 0;
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -893,11 +915,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     fhandle_t *h = handle_of(fi);
     fnode_t *n = h->node;
     pthread_mutex_lock(&n->mu);
-    if (h->writable || n->created) {
-        /* the last writer gone with changes that could not be uploaded: keep retrying */
-        int last = n->writers == (h->writable ? 1 : 0);
-        if (fnode_flush(fs, n) != 0 && last) fnode_set_pending(fs, n);
-    }
+    /* normally queued by the flush before; a release without one (the mount stopping) too */
+    if (h->writable || n->created) fnode_upload_later(fs, n);
     if (h->writable) n->writers--;
     pthread_mutex_unlock(&n->mu);
     handle_free(fs, h);

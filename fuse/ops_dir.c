@@ -133,10 +133,13 @@ static int next_created(augfs_t *fs, dirh_t *d, char *name, struct stat *st)
         snprintf(key, sizeof(key), "%s%s", d->prefix, d->local[i]);
         fnode_t *n = fnode_find(fs, d->p.bucket, key);
         if (!n) continue; /* closed and uploaded meanwhile: the store lists it */
-        pthread_mutex_lock(&n->mu);
-        int live = !n->unlinked;
-        if (live) fnode_stat(fs, n, st);
-        pthread_mutex_unlock(&n->mu);
+        int live = fnode_stat_uploading(n, st);
+        if (!live) {
+            pthread_mutex_lock(&n->mu);
+            live = !n->unlinked;
+            if (live) fnode_stat(fs, n, st);
+            pthread_mutex_unlock(&n->mu);
+        }
         fnode_put(fs, n);
         if (!live) continue;
         d->local_shown[i] = 1;
@@ -269,10 +272,12 @@ static int next_entry(augfs_t *fs, dirh_t *d, char *name, struct stat *st, int *
         fnode_t *n = fnode_find(fs, d->p.bucket, m->key);
         int local = 0;
         if (n) {
-            pthread_mutex_lock(&n->mu);
-            if ((local = n->staged || n->dirty_data || n->dirty_attrs || n->pending))
-                fnode_stat(fs, n, st);
-            pthread_mutex_unlock(&n->mu);
+            if (!(local = fnode_stat_uploading(n, st))) {
+                pthread_mutex_lock(&n->mu);
+                if ((local = n->staged || n->dirty_data || n->dirty_attrs || n->pending))
+                    fnode_stat(fs, n, st);
+                pthread_mutex_unlock(&n->mu);
+            }
             fnode_put(fs, n);
         }
         if (!local) {
@@ -421,10 +426,13 @@ int augfs_unlink(const char *path)
     /* created here and never uploaded: there is nothing in the store to remove */
     fnode_t *created = fnode_find_created(fs, p.bucket, p.key);
     if (created) {
-        fnode_unlink(fs, created);
+        int local = fnode_unlink(fs, created);
         fnode_put(fs, created);
-        times_entry_changed(fs, p.bucket, p.key);
-        return 0;
+        if (local) {
+            times_entry_changed(fs, p.bucket, p.key);
+            return 0;
+        }
+        /* its background upload finished meanwhile: remove it from the store below */
     }
     backend_manifest_t *m;
     int is_dir;
@@ -479,9 +487,23 @@ static int swap_in(augfs_t *fs, const char *bucket, const char *key, const backe
     return augfs_errno(rc);
 }
 
+/* The file being replaced by a rename may be uploading in the background: let that upload
+ * finish (or fail) first, so that it cannot land over the renamed file. Errors are ignored:
+ * the replaced file's changes are dropped anyway. */
+static void settle_replaced(augfs_t *fs, const fpath_t *dst)
+{
+    fnode_t *old = fnode_find(fs, dst->bucket, dst->key);
+    if (!old) return;
+    pthread_mutex_lock(&old->mu);
+    if (old->pending) fnode_flush(fs, old);
+    pthread_mutex_unlock(&old->mu);
+    fnode_put(fs, old);
+}
+
 static int rename_file(augfs_t *fs, const fpath_t *src, const backend_manifest_t *m,
                        const fpath_t *dst)
 {
+    settle_replaced(fs, dst); /* before n->mu: two nodes' locks are never held together */
     fnode_t *n = fnode_find(fs, src->bucket, src->key);
     const backend_manifest_t *from = m;
     backend_put_attrs_t pa;

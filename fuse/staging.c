@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -183,6 +184,17 @@ static int upload_staged(augfs_t *fs, int fd, const note_t *nt, const backend_ma
     return rc;
 }
 
+/* 1 when the process that made staging file stage (its name starts with the pid) is gone. */
+static int owner_gone(const char *stage)
+{
+    const char *base = strrchr(stage, '/');
+    base = base ? base + 1 : stage;
+    char *end;
+    long pid = strtol(base, &end, 10);
+    if (end == base || *end != '-' || pid <= 0) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 /* Deal with one staged file left in the directory: 1 uploaded, 0 left alone, -1 kept after a
  * failure or a conflict (logged). */
 static int recover_one(augfs_t *fs, const char *stage)
@@ -198,9 +210,10 @@ static int recover_one(augfs_t *fs, const char *stage)
     note_t nt;
     struct stat st;
     if (read_note(note, &nt) != 0) {
-        /* no note: its changes were uploaded before the process ended */
+        /* no note: its changes were uploaded before the process ended (a file still open when
+         * it was killed, say, after an fsync) */
         if (access(note, F_OK) != 0 && fstat(fd, &st) == 0 &&
-            st.st_mtime + ORPHAN_AGE_S < time(NULL))
+            (owner_gone(stage) || st.st_mtime + ORPHAN_AGE_S < time(NULL)))
             unlink(stage);
         close(fd);
         return 0;

@@ -230,6 +230,8 @@ static void list_objects(gw_request_t *r, int kind)
                                 .max_keys = (size_t)(max ? max : 1)};
     backend_list_result_t *res = NULL;
     aug_err_t err;
+    /* files closed on a mount of this process may still be uploading: list them too */
+    if (max > 0) cache_pending_wait(r->gw->cache, r->bucket, NULL);
     if (max > 0 && backend_list(r->gw->backend, r->bucket, &opts, &res, &err) != 0) {
         free(token);
         gw_respond_backend_error(r, &err);
@@ -392,6 +394,7 @@ static void finish_delete_objects(gw_request_t *r)
     for (size_t i = 0; i < n; i++) {
         aug_err_t err;
         aug_err_clear(&err);
+        cache_pending_wait(r->gw->cache, r->bucket, keys[i]); /* after a mount's upload */
         int rc = cache_delete(r->gw->cache, r->bucket, keys[i], &err);
         if (rc == AUG_ENOENT && !strstr(err.msg, "bucket '")) rc = 0; /* already gone */
         if (rc == 0 && !quiet) {

@@ -326,6 +326,8 @@ static void finish_complete(gw_request_t *r)
         char etag[BACKEND_ETAG_MAX + 1];
         aug_hex(d, 16, etag);
         snprintf(etag + 32, sizeof(etag) - 32, "-%d", n);
+        /* a file closed on a mount of this process may still be uploading: go after it */
+        cache_pending_wait(r->gw->cache, r->bucket, r->key);
         if (cache_upload_complete(r->gw->cache, r->bucket, id, pieces, (size_t)n, etag,
                                     sizes, &m, &err) != 0) {
             gw_respond_backend_error(r, &err);

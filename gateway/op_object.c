@@ -161,6 +161,8 @@ static void put_object(gw_request_t *r)
     if (op_attrs_from_headers(r, &attrs, &ml) != 0) return;
     aug_err_t err;
     aug_err_clear(&err);
+    /* a file closed on a mount of this process may still be uploading: this write goes after it */
+    cache_pending_wait(r->gw->cache, r->bucket, r->key);
     int rc = cache_writer_open(r->gw->cache, r->bucket, r->key, &attrs, &r->cwriter, &err);
     op_attrs_free(ml);
     if (rc != 0) {
@@ -392,6 +394,8 @@ static void get_object(gw_request_t *r, int head)
     aug_err_t err;
     aug_err_clear(&err);
     backend_manifest_t *m;
+    /* a file closed on a mount of this process may still be uploading: read what was closed */
+    cache_pending_wait(r->gw->cache, r->bucket, r->key);
     if (cache_head(r->gw->cache, r->bucket, r->key, &m, &err) != 0) {
         gw_respond_backend_error(r, &err);
         return;
@@ -465,6 +469,8 @@ static void delete_object(gw_request_t *r)
 {
     aug_err_t err;
     aug_err_clear(&err);
+    /* a file closed on a mount of this process may still be uploading: this write goes after it */
+    cache_pending_wait(r->gw->cache, r->bucket, r->key);
     int rc = cache_delete(r->gw->cache, r->bucket, r->key, &err);
     if (rc == AUG_ENOENT && backend_bucket_stat(r->gw->backend, r->bucket, NULL, NULL) == 0)
         rc = 0; /* deleting a missing key succeeds, as on S3 */
@@ -524,6 +530,7 @@ int op_copy_source(gw_request_t *r, backend_manifest_t **src)
     }
     aug_err_t err;
     aug_err_clear(&err);
+    cache_pending_wait(r->gw->cache, path, slash + 1); /* a source closed on a mount here */
     int rc = cache_head(r->gw->cache, path, slash + 1, src, &err);
     free(copy);
     if (rc != 0) {
@@ -590,6 +597,8 @@ static void copy_object(gw_request_t *r)
     backend_manifest_t *m = NULL;
     aug_err_t err;
     aug_err_clear(&err);
+    /* a file closed on a mount of this process may still be uploading: this write goes after it */
+    cache_pending_wait(r->gw->cache, r->bucket, r->key);
     int rc = cache_put_composed(r->gw->cache, r->bucket, r->key, &attrs, &piece, 1,
                                   src->etag, &m, &err);
     op_attrs_free(ml);

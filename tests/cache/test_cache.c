@@ -309,6 +309,58 @@ static void test_writes_through_the_cache_are_seen_at_once(void)
     cache_close(c);
 }
 
+typedef struct pending_writer {
+    cache_t *c;
+    cache_pending_t reg;
+} pending_writer_t;
+
+/* Commit "pending" after a pause, then end its registration (as the mount's uploader does). */
+static void *commit_later(void *arg)
+{
+    pending_writer_t *pw = arg;
+    usleep(200 * 1000);
+    cache_writer_t *w;
+    aug_err_t err;
+    uint8_t buf[500];
+    test_fill(buf, sizeof(buf), 11, 0);
+    if (cache_writer_open(pw->c, "data", "pending", NULL, &w, &err) == 0 &&
+        cache_writer_write(w, buf, sizeof(buf), &err) == 0)
+        cache_writer_commit(w, NULL, &err);
+    cache_pending_end(pw->c, pw->reg);
+    return NULL;
+}
+
+static void test_reads_wait_for_a_pending_write_of_their_key(void)
+{
+    cache_t *c = open_cache(64 * BLOCK, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    pending_writer_t pw = {.c = c, .reg = cache_pending_begin(c, "data", "pending")};
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, commit_later, &pw), 0);
+    /* waits for the commit: the key is there, with the new bytes */
+    CU_ASSERT_EQUAL(cache_pending_wait(c, "data", "pending"), 0);
+    CU_ASSERT(read_check(c, "pending", 11, 500));
+    pthread_join(t, NULL);
+    /* nothing pending: no wait, for the key or the bucket */
+    CU_ASSERT_EQUAL(cache_pending_wait(c, "data", "pending"), 0);
+    CU_ASSERT_EQUAL(cache_pending_wait(c, "data", NULL), 0);
+    cache_close(c);
+}
+
+static void test_a_pending_write_that_never_ends_is_waited_for_a_bounded_time(void)
+{
+    cache_t *c = open_cache(64 * BLOCK, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    cache_pending_t reg = cache_pending_begin(c, "data", "stuck");
+    int64_t t0 = aug_now_ns();
+    CU_ASSERT_EQUAL(cache_pending_wait(c, "data", NULL), AUG_EAGAIN); /* the bucket's listing */
+    int64_t waited_ms = (aug_now_ns() - t0) / 1000000;
+    CU_ASSERT(waited_ms >= CACHE_PENDING_WAIT_MS - 50 && waited_ms < CACHE_PENDING_WAIT_MS + 2000);
+    cache_pending_end(c, reg);
+    CU_ASSERT_EQUAL(cache_pending_wait(c, "data", "stuck"), 0);
+    cache_close(c);
+}
+
 static void test_reconfigure_shrinks_the_tiers_at_once(void)
 {
     CU_ASSERT_EQUAL_FATAL(test_put(backend, "data", "shrink", 11, 40 * BLOCK), 0);
@@ -419,6 +471,10 @@ int main(void)
                 test_prefetch_fills_the_cache_and_can_be_cancelled);
     CU_add_test(s, "writes through the cache are seen at once",
                 test_writes_through_the_cache_are_seen_at_once);
+    CU_add_test(s, "reads wait for a pending write of their key",
+                test_reads_wait_for_a_pending_write_of_their_key);
+    CU_add_test(s, "a pending write that never ends is waited for a bounded time",
+                test_a_pending_write_that_never_ends_is_waited_for_a_bounded_time);
     CU_add_test(s, "reconfigure shrinks the tiers at once",
                 test_reconfigure_shrinks_the_tiers_at_once);
     CU_add_test(s, "predictor prefetches within its budgets",

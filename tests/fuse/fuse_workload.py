@@ -9,6 +9,12 @@ copy. Prints one line saying what was done; exits 1 (with the reason) on any wro
   s3 ENDPOINT ACCESS SECRET BUCKET MNTBUCKET
                                 objects put over S3 read through the mount, and files written
                                 in the mount read back over S3
+  closed ENDPOINT ACCESS SECRET BUCKET MNTBUCKET N
+                                N small files written and closed in the mount, each seen at
+                                once over S3 (HEAD, GET, LIST) while uploads run in the
+                                background; files unlinked or renamed right after close never
+                                come back under their old names, and an S3 PUT or DELETE right
+                                after close is not undone by the upload
 """
 
 import hashlib
@@ -229,9 +235,104 @@ def cmd_s3(endpoint, access, secret, bucket, mntbucket):
           "mount read over S3: every byte right")
 
 
+def s3_client(endpoint, access, secret):
+    os.environ["BOTO_DISABLE_CRT"] = "true"
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access,
+                        aws_secret_access_key=secret, region_name="us-east-1",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def s3_missing(s3, bucket, key):
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except s3.exceptions.ClientError:
+        return True
+
+
+def cmd_closed(endpoint, access, secret, bucket, mntbucket, n):
+    """close() hands the upload to the background: check what it still promises."""
+    import time
+    s3 = s3_client(endpoint, access, secret)
+    n = int(n)
+    bad = []
+    d = os.path.join(mntbucket, "closed")
+    os.makedirs(d, exist_ok=True)
+    # written and closed in a burst (the uploads queue up), then each read at once over S3
+    files = {f"closed/f{i:04d}": content(900 + i, 100 + (i * 37) % 3000) for i in range(n)}
+    for k, v in files.items():
+        write_file(os.path.join(mntbucket, k), v)
+    for k, v in files.items():
+        h = s3.head_object(Bucket=bucket, Key=k)
+        if h["ContentLength"] != len(v):
+            bad.append(f"HEAD {k}: {h['ContentLength']} bytes, want {len(v)}")
+        if s3.get_object(Bucket=bucket, Key=k)["Body"].read() != v:
+            bad.append(f"GET {k}: wrong bytes")
+        if len(bad) > 3:
+            break
+    listed = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="closed/"):
+        listed |= {o["Key"] for o in page.get("Contents", [])}
+    if not set(files) <= listed:
+        bad.append(f"LIST misses {sorted(set(files) - listed)[:3]}")
+    # a file overwritten and closed again: S3 sees the second content
+    k = "closed/f0000"
+    write_file(os.path.join(mntbucket, k), b"second content")
+    if s3.get_object(Bucket=bucket, Key=k)["Body"].read() != b"second content":
+        bad.append("GET after an overwrite through the mount: old bytes")
+    # unlinked right after close: gone, and its background upload never brings it back
+    gone = [f"closed/u{i:03d}" for i in range(20)]
+    for i, k in enumerate(gone):
+        write_file(os.path.join(mntbucket, k), content(2000 + i, 500))
+        os.unlink(os.path.join(mntbucket, k))
+    # renamed right after close: at the new name with its bytes, never back at the old one
+    moved = {f"closed/r{i:03d}": content(3000 + i, 700) for i in range(20)}
+    for k, v in moved.items():
+        write_file(os.path.join(mntbucket, k), v)
+        os.rename(os.path.join(mntbucket, k), os.path.join(mntbucket, k + ".moved"))
+    # overwritten or deleted over S3 right after close: the S3 write goes after the upload,
+    # which never lands over it
+    over = [f"closed/s{i:03d}" for i in range(20)]
+    for i, k in enumerate(over):
+        write_file(os.path.join(mntbucket, k), content(4000 + i, 900))
+        if i % 2:
+            s3.delete_object(Bucket=bucket, Key=k)
+        else:
+            s3.put_object(Bucket=bucket, Key=k, Body=b"put over S3 after close")
+    time.sleep(3)  # past every background upload and a retry pass
+    for i, k in enumerate(over):
+        if i % 2 and not s3_missing(s3, bucket, k):
+            bad.append(f"{k} deleted over S3 after close came back")
+            break
+        if not i % 2 and s3.get_object(Bucket=bucket, Key=k)["Body"].read() != \
+                b"put over S3 after close":
+            bad.append(f"{k} put over S3 after close was overwritten by the mount's upload")
+            break
+    for k in gone:
+        if os.path.exists(os.path.join(mntbucket, k)) or not s3_missing(s3, bucket, k):
+            bad.append(f"unlinked {k} came back")
+            break
+    for k, v in moved.items():
+        if os.path.exists(os.path.join(mntbucket, k)) or not s3_missing(s3, bucket, k):
+            bad.append(f"renamed {k} still at its old name")
+            break
+        if (read_file(os.path.join(mntbucket, k + ".moved")) != v or
+                s3.get_object(Bucket=bucket, Key=k + ".moved")["Body"].read() != v):
+            bad.append(f"renamed {k}: wrong bytes at the new name")
+            break
+    if bad:
+        sys.exit("closed files: " + "; ".join(bad[:4]))
+    print(f"{n} files closed and read at once over S3, {len(gone)} unlinked, {len(moved)} "
+          f"renamed and {len(over)} overwritten or deleted over S3 right after close: all as "
+          "expected")
+
+
 if __name__ == "__main__":
     cmds = {"concurrent": cmd_concurrent, "bigwrite": cmd_bigwrite, "bigread": cmd_bigread,
-            "many": cmd_many, "s3": cmd_s3}
+            "many": cmd_many, "s3": cmd_s3, "closed": cmd_closed}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

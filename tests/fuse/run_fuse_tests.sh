@@ -77,6 +77,14 @@ server_pid() {
         [ -f "$f" ] && sed -n 2p "$f" | grep -qxF "$MNT" && { head -n 1 "$f"; return; }
     done
 }
+# eventually CMD...: CMD succeeds within 10 s. close() hands uploads to the background, so the
+# store (read here by augur get/stat, not through the mount's process) has a closed file soon
+# after, not at once; fsync, umount and SIGTERM are the points where it has it at once.
+eventually() {
+    local i
+    for i in $(seq 100); do "$@" 2>/dev/null && return 0; sleep 0.1; done
+    "$@"
+}
 # True when the mount's log holds no sanitizer report.
 quiet_log() { ! grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$LOG" 2>/dev/null; }
 
@@ -108,14 +116,14 @@ head -c 300000 /dev/urandom >"$T/rand.bin"
 printf 'hello, augur\n' >"$T/small.txt"
 check "cp a file in" cp "$T/rand.bin" "$B/a/rand.bin"
 check "  cmp reads it back" cmp "$T/rand.bin" "$B/a/rand.bin"
-check "  augur get sees it once closed" bash -c "'$AUGUR_BIN' -c '$CONF' get bkt/a/rand.bin - | cmp - '$T/rand.bin'"
+check "  the store has it soon after close" eventually bash -c "'$AUGUR_BIN' -c '$CONF' get bkt/a/rand.bin - | cmp - '$T/rand.bin'"
 check "cat > a new file" bash -c "cat '$T/small.txt' > '$B/small.txt'"
 check "  ls -l shows size and mode" bash -c "ls -l '$B/small.txt' | grep -q '^-rw-r--r-- 1 root root 13 '"
 check "echo >> appends" bash -c "echo more >> '$B/small.txt' && [ \"\$(tail -n 1 '$B/small.txt')\" = more ]"
 check "touch creates an empty file" bash -c "touch '$B/empty' && [ -f '$B/empty' ] && [ ! -s '$B/empty' ]"
 check "touch -d sets the mtime" bash -c "touch -d '2020-01-02 03:04:05 UTC' '$B/empty' && [ \"\$(stat -c %Y '$B/empty')\" = 1577934245 ]"
 check "chmod is kept" bash -c "chmod 640 '$B/small.txt' && [ \"\$(stat -c %a '$B/small.txt')\" = 640 ]"
-check "  the mode is in the store" bash -c "'$AUGUR_BIN' -c '$CONF' stat bkt/small.txt | grep -q 'mode: *100640'"
+check "  the mode is in the store" eventually bash -c "'$AUGUR_BIN' -c '$CONF' stat bkt/small.txt | grep -q 'mode: *100640'"
 check "chown is kept" bash -c "chown 1234:4321 '$B/small.txt' && [ \"\$(stat -c %u:%g '$B/small.txt')\" = 1234:4321 ]"
 check "truncate shrinks" bash -c "truncate -s 5 '$B/small.txt' && [ \"\$(stat -c %s '$B/small.txt')\" = 5 ] && [ \"\$(cat '$B/small.txt')\" = hello ]"
 check "truncate grows with zeros" bash -c "truncate -s 8 '$B/small.txt' && [ \"\$(od -An -c '$B/small.txt' | tr -d ' ')\" = 'hello\\0\\0\\0' ]"
@@ -132,10 +140,10 @@ check "ln (a hard link) is refused" bash -c "! ln '$B/moved.bin' '$B/hard' 2>/de
 check "rm removes a file" bash -c "rm '$B/moved.bin' && [ ! -e '$B/moved.bin' ] && ! '$AUGUR_BIN' -c '$CONF' stat bkt/moved.bin 2>/dev/null"
 check "df shows the store's capacity" bash -c "df -P '$MNT' | tail -n 1 | awk '{exit !(\$2 > 0)}'"
 if command -v setfattr >/dev/null && command -v getfattr >/dev/null; then
-    check "setfattr user.* is S3 metadata" bash -c "setfattr -n user.color -v blue '$B/empty' && '$AUGUR_BIN' -c '$CONF' stat bkt/empty | grep -q 'x-amz-meta-color: blue'"
+    check "setfattr user.* is S3 metadata" eventually bash -c "setfattr -n user.color -v blue '$B/empty' && '$AUGUR_BIN' -c '$CONF' stat bkt/empty | grep -q 'x-amz-meta-color: blue'"
     check "  getfattr reads it back" bash -c "[ \"\$(getfattr --absolute-names --only-values -n user.color '$B/empty')\" = blue ]"
 elif command -v python3 >/dev/null; then
-    check "user.* xattrs are S3 metadata (python3; setfattr not installed)" bash -c "python3 -c \"import os; os.setxattr('$B/empty', 'user.color', b'blue'); assert os.getxattr('$B/empty', 'user.color') == b'blue'\" && '$AUGUR_BIN' -c '$CONF' stat bkt/empty | grep -q 'x-amz-meta-color: blue'"
+    check "user.* xattrs are S3 metadata (python3; setfattr not installed)" eventually bash -c "python3 -c \"import os; os.setxattr('$B/empty', 'user.color', b'blue'); assert os.getxattr('$B/empty', 'user.color') == b'blue'\" && '$AUGUR_BIN' -c '$CONF' stat bkt/empty | grep -q 'x-amz-meta-color: blue'"
 else
     echo "skip  xattrs: neither setfattr nor python3 is installed"
 fi
@@ -167,8 +175,60 @@ check "  types, modes, sizes and link targets match" bash -c "diff <(cd '$SRC' &
 check "  modification times match (to the second)" bash -c "diff <(cd '$SRC' && find . ! -type d ! -type l -printf '%p %Ts\n' | LC_ALL=C sort) <(cd '$B/untar' && find . ! -type d ! -type l -printf '%p %Ts\n' | LC_ALL=C sort)"
 check "  sha256sum of every file matches" bash -c "diff <(cd '$SRC' && find . -type f -exec sha256sum {} + | LC_ALL=C sort) <(cd '$B/untar' && find . -type f -exec sha256sum {} + | LC_ALL=C sort)"
 check "  the empty directory exists" test -d "$B/untar/empty-dir"
-check "  the store has every file" bash -c "'$AUGUR_BIN' -c '$CONF' get bkt/untar/bin/big.bin - | cmp - '$SRC/bin/big.bin'"
+check "  the store has every file" eventually bash -c "'$AUGUR_BIN' -c '$CONF' get bkt/untar/bin/big.bin - | cmp - '$SRC/bin/big.bin'"
 check "rm -r removes the tree" bash -c "rm -r '$B/untar' && [ ! -e '$B/untar' ]"
+
+section "close, fsync and the store"
+cat >"$T/fsync.py" <<'EOF'
+import os, subprocess, sys
+augur, conf, path = sys.argv[1:4]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"synced")
+os.fsync(fd)  # still open: only fsync can have put it in the store
+got = subprocess.run([augur, "-c", conf, "get", "bkt/fsync.txt", "-"], capture_output=True).stdout
+os.close(fd)
+sys.exit(0 if got == b"synced" else 1)
+EOF
+check "a file fsynced is in the store when fsync returns" python3 "$T/fsync.py" "$AUGUR_BIN" "$CONF" "$B/fsync.txt"
+# The checks of this section, as functions: the same shell, no quoting of loops.
+store_is() { [ "$("$AUGUR_BIN" -c "$CONF" get "$1" - 2>/dev/null)" = "$2" ]; }
+store_lacks() { ! "$AUGUR_BIN" -c "$CONF" stat "$1" >/dev/null 2>&1; }
+burst_seen() {
+    [ "$(ls "$B" | grep -c '^burst')" = 30 ] && [ "$(cat "$B/burst17.txt")" = "closed 17" ] &&
+        [ "$(stat -c %s "$B/burst30.txt")" = 10 ]
+}
+burst_stored() {
+    local i
+    for i in $(seq 30); do store_is "bkt/burst$i.txt" "closed $i" || return 1; done
+}
+removed_stay_removed() {
+    local i
+    for i in $(seq 20); do echo x >"$B/gone$i" && rm "$B/gone$i" || return 1; done
+    sleep 3 # past every background upload and a retry pass
+    ! ls "$B" | grep -q '^gone' || return 1
+    for i in $(seq 20); do store_lacks "bkt/gone$i" || return 1; done
+}
+renamed_stay_moved() {
+    local i
+    for i in $(seq 20); do echo "r$i" >"$B/ren$i" && mv "$B/ren$i" "$B/ren$i.new" || return 1; done
+    sleep 3
+    for i in $(seq 20); do
+        [ ! -e "$B/ren$i" ] && [ "$(cat "$B/ren$i.new")" = "r$i" ] && store_is "bkt/ren$i.new" "r$i" &&
+            store_lacks "bkt/ren$i" || return 1
+    done
+}
+late_stored() {
+    local i
+    for i in $(seq 30); do store_is "bkt/late$i.txt" "before umount $i" || return 1; done
+}
+for i in $(seq 30); do printf 'closed %d\n' "$i" >"$B/burst$i.txt"; done
+check "30 files closed in a burst are listed, sized and read back through the mount at once" burst_seen
+check "  each reaches the store" eventually burst_stored
+check "a file written again right after close continues from its staged copy" bash -c "echo one > '$B/again.txt' && echo two >> '$B/again.txt' && [ \"\$(cat '$B/again.txt')\" = \"\$(printf 'one\\ntwo')\" ]"
+check "  the store gets both lines" eventually store_is bkt/again.txt "$(printf 'one\ntwo')"
+check "files removed right after close never come back" removed_stay_removed
+check "files renamed right after close move, and their old names stay free" renamed_stay_moved
+for i in $(seq 30); do printf 'before umount %d\n' "$i" >"$B/late$i.txt"; done
 
 section "unmount and remount"
 exec 9<"$B/small.txt"
@@ -188,6 +248,7 @@ expect_ok "mount again"
 check "  files written before are there" cmp "$T/small.txt" "$B/from-cli.txt"
 check "  and symbolic links" bash -c "[ \"\$(readlink '$B/a2/link')\" = ../moved.bin ]"
 check "  and directories" test -d "$B/a2/b"
+check "  files closed just before umount were uploaded by it" late_stored
 
 section "SIGTERM"
 python3 - "$B/open-at-term.txt" <<'EOF' &

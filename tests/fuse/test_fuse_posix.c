@@ -169,6 +169,19 @@ static long long store_size(const char *key)
     return s;
 }
 
+/* The size of key in the store once it is want, waiting up to 10 s: close() hands the upload
+ * to the mount's background workers, so the store has a closed file soon, not at once. Returns
+ * the last size seen (-1: missing). */
+static long long store_size_soon(const char *key, long long want)
+{
+    long long s = store_size(key);
+    for (int i = 0; i < 1000 && s != want; i++) {
+        usleep(10 * 1000);
+        s = store_size(key);
+    }
+    return s;
+}
+
 /* ---- files ------------------------------------------------------------------------------------
  */
 
@@ -181,10 +194,25 @@ static void test_written_file_reads_back(void)
     CU_ASSERT_EQUAL(memcmp(data, back, sizeof(data)), 0);
 }
 
-static void test_closed_file_is_in_the_store(void)
+static void test_closed_file_reaches_the_store(void)
 {
     CU_ASSERT_EQUAL(write_file("closed.txt", "12345", 5), 0);
-    CU_ASSERT_EQUAL(store_size("closed.txt"), 5);
+    CU_ASSERT_EQUAL(store_size_soon("closed.txt", 5), 5);
+}
+
+static void test_fsynced_file_is_in_the_store_when_fsync_returns(void)
+{
+    char p[PATH_MAX];
+    path_of(p, sizeof(p), "fsynced.txt");
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "123456", 6), 6);
+    CU_ASSERT_EQUAL(fsync(fd), 0);
+    CU_ASSERT_EQUAL(store_size("fsynced.txt"), 6); /* still open: fsync put it there */
+    CU_ASSERT_EQUAL(write(fd, "78", 2), 2);
+    CU_ASSERT_EQUAL(fdatasync(fd), 0);
+    CU_ASSERT_EQUAL(store_size("fsynced.txt"), 8);
+    CU_ASSERT_EQUAL(close(fd), 0);
 }
 
 /* 1 when the directory dir lists name. */
@@ -264,7 +292,7 @@ static void test_created_file_removed_before_close_never_reaches_the_store(void)
     fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
     CU_ASSERT_TRUE(fd >= 0);
     if (fd >= 0) close(fd);
-    CU_ASSERT_EQUAL(store_size("short-lived.txt"), 0);
+    CU_ASSERT_EQUAL(store_size_soon("short-lived.txt", 0), 0);
 }
 
 static void test_created_file_blocks_mkdir_and_rmdir(void)
@@ -321,7 +349,7 @@ static void test_o_trunc_empties_the_file(void)
     CU_ASSERT_EQUAL(write_file("trunc.txt", "ab", 2), 0);
     char buf[32];
     CU_ASSERT_EQUAL(read_file("trunc.txt", buf, sizeof(buf)), 2);
-    CU_ASSERT_EQUAL(store_size("trunc.txt"), 2);
+    CU_ASSERT_EQUAL(store_size_soon("trunc.txt", 2), 2);
 }
 
 static void test_o_append_writes_at_the_end(void)
@@ -379,7 +407,7 @@ static void test_random_writes_match_a_model(void)
     CU_ASSERT_EQUAL(close(fd), 0);
     CU_ASSERT_EQUAL(read_file("random.bin", back, max + 1), (ssize_t)size);
     CU_ASSERT_EQUAL(memcmp(model, back, size), 0);
-    CU_ASSERT_EQUAL(store_size("random.bin"), (long long)size);
+    CU_ASSERT_EQUAL(store_size_soon("random.bin", (long long)size), (long long)size);
     free(model);
     free(back);
     free(chunk);
@@ -394,7 +422,7 @@ static void test_truncate_is_seen_at_once(void)
     struct stat st;
     CU_ASSERT_EQUAL(stat(p, &st), 0);
     CU_ASSERT_EQUAL(st.st_size, 4);
-    CU_ASSERT_EQUAL(store_size("t2.txt"), 4);
+    CU_ASSERT_EQUAL(store_size_soon("t2.txt", 4), 4);
     CU_ASSERT_EQUAL(truncate(p, 20), 0);
     char buf[32];
     CU_ASSERT_EQUAL(read_file("t2.txt", buf, sizeof(buf)), 20);
@@ -677,6 +705,7 @@ static void test_readdir_pages_through_many_entries(void)
 static void test_rename_moves_the_file_without_copying(void)
 {
     CU_ASSERT_EQUAL(write_file("mv-src.bin", "0123456789abcdef", 16), 0);
+    CU_ASSERT_EQUAL(store_size_soon("mv-src.bin", 16), 16);
     backend_manifest_t *before = NULL, *after = NULL;
     CU_ASSERT_EQUAL(backend_head(store, BUCKET, "mv-src.bin", &before, NULL), 0);
     char a[PATH_MAX], b[PATH_MAX];
@@ -774,6 +803,7 @@ static void test_chmod_chown_utimens_are_kept(void)
     CU_ASSERT_EQUAL(st.st_gid, 5678);
     CU_ASSERT_EQUAL(st.st_mtim.tv_sec, 1000000000);
     backend_manifest_t *m = NULL;
+    CU_ASSERT_EQUAL(store_size_soon("attrs.txt", 3), 3); /* with every change made before */
     CU_ASSERT_EQUAL_FATAL(backend_head(store, BUCKET, "attrs.txt", &m, NULL), 0);
     CU_ASSERT_EQUAL(m->mode & 07777, 0640);
     CU_ASSERT_EQUAL(m->uid, 1234);
@@ -922,6 +952,7 @@ static void test_user_xattrs_are_s3_metadata(void)
     CU_ASSERT_EQUAL(getxattr(p, "user.color", v, sizeof(v)), 4);
     CU_ASSERT_STRING_EQUAL(v, "blue");
     backend_manifest_t *m = NULL;
+    CU_ASSERT_EQUAL(store_size_soon("xattr.txt", 1), 1);
     CU_ASSERT_EQUAL_FATAL(backend_head(store, BUCKET, "xattr.txt", &m, NULL), 0);
     const char *meta = backend_manifest_meta(m, "x-amz-meta-color");
     CU_ASSERT_TRUE(meta && strcmp(meta, "blue") == 0);
@@ -1009,7 +1040,9 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("fuse mount: files", NULL, NULL);
     CU_add_test(s, "written file reads back", test_written_file_reads_back);
-    CU_add_test(s, "closed file is in the store", test_closed_file_is_in_the_store);
+    CU_add_test(s, "closed file reaches the store", test_closed_file_reaches_the_store);
+    CU_add_test(s, "fsynced file is in the store when fsync returns",
+                test_fsynced_file_is_in_the_store_when_fsync_returns);
     CU_add_test(s, "created file exists at once", test_created_file_exists_at_once);
     CU_add_test(s, "created file written before close is listed once",
                 test_created_file_written_before_close_is_listed_once);
