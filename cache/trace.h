@@ -33,6 +33,10 @@ typedef struct trace {
     uint64_t n_keys;       /* distinct keys */
     uint64_t unique_bytes; /* sum over distinct keys of the size at their first request */
     uint64_t total_bytes;  /* sum of all request sizes */
+    /* key -> id, kept from loading for trace_key_id (open addressing; id + 1, 0 = empty) */
+    uint64_t *map_keys;
+    uint32_t *map_ids;
+    uint64_t map_mask;
 } trace_t;
 
 /* Load the whole trace at path into memory. Returns 0 and *out (free with trace_free), or
@@ -45,6 +49,9 @@ int trace_load_file(FILE *f, const char *name, trace_t **out, aug_err_t *err);
 
 /* Free t (NULL is fine). */
 void trace_free(trace_t *t);
+
+/* The dense id of key, or -1 if t never requests it. */
+int64_t trace_key_id(const trace_t *t, uint64_t key);
 
 /* Cache size that is percent % of t's unique bytes, rounded down (as the reference simulator
  * computes fractions of the working set). */

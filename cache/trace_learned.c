@@ -7,18 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Seed of the key -> id table hash. */
-#define LEARNED_MAP_SEED 0x6b65795f6d61705fULL
-
 /* What the replay loop shares with the policy's hooks. */
 typedef struct learned_run {
     const trace_t *t;
     predictor_t *pred;
-    /* key -> dense id, to know a guessed key exists and its size */
-    uint32_t *slots; /* id + 1, 0 = empty; open addressing */
-    uint64_t mask;
-    uint64_t *first_size; /* [n_keys] */
-    uint64_t *first_key;  /* [n_keys] */
+    uint64_t *first_size; /* [n_keys] a key's size at its first request: what a prefetch reads */
     uint8_t *prefetched;  /* [n_keys] resident because of a prefetch, not yet used */
     uint64_t scorer_ns;
 } learned_run_t;
@@ -31,51 +24,21 @@ void trace_learned_opts_default(trace_learned_opts_t *o)
     o->per_request = 2;
 }
 
-/* Slot of key in the id table. */
-static uint64_t learned_slot(const learned_run_t *lr, uint64_t key)
-{
-    uint64_t s = aug_hash64(&key, sizeof(key), LEARNED_MAP_SEED) & lr->mask;
-    while (lr->slots[s] && lr->first_key[lr->slots[s] - 1] != key)
-        s = (s + 1) & lr->mask;
-    return s;
-}
-
-/* The dense id of key, or -1 if the trace never requests it. */
-static int64_t learned_id(const learned_run_t *lr, uint64_t key)
-{
-    uint32_t v = lr->slots[learned_slot(lr, key)];
-    return v ? (int64_t)v - 1 : -1;
-}
-
-/* Build the key -> id table and first sizes. 0 or AUG_ENOMEM. */
-static int learned_map_build(learned_run_t *lr)
+/* Each key's first size, and room for the prefetch marks. 0 or AUG_ENOMEM. */
+static int learned_run_init(learned_run_t *lr)
 {
     const trace_t *t = lr->t;
-    uint64_t cap = 1024;
-    while (cap < t->n_keys * 2)
-        cap <<= 1;
-    lr->mask = cap - 1;
-    lr->slots = calloc(cap, sizeof(*lr->slots));
-    lr->first_size = malloc(t->n_keys * sizeof(*lr->first_size));
-    lr->first_key = malloc(t->n_keys * sizeof(*lr->first_key));
+    lr->first_size = malloc((t->n_keys ? t->n_keys : 1) * sizeof(*lr->first_size));
     lr->prefetched = calloc(t->n_keys ? t->n_keys : 1, 1);
-    if (!lr->slots || !lr->first_size || !lr->first_key || !lr->prefetched) return AUG_ENOMEM;
-    uint64_t next_id = 0;
-    for (uint64_t i = 0; i < t->n; i++) {
-        if (t->ids[i] != next_id) continue; /* ids are numbered in order of first use */
-        lr->first_key[next_id] = t->keys[i];
-        lr->first_size[next_id] = t->sizes[i];
-        lr->slots[learned_slot(lr, t->keys[i])] = (uint32_t)next_id + 1;
-        next_id++;
-    }
+    if (!lr->first_size || !lr->prefetched) return AUG_ENOMEM;
+    for (uint64_t i = t->n; i-- > 0;) /* backwards: the first request's size is written last */
+        lr->first_size[t->ids[i]] = t->sizes[i];
     return 0;
 }
 
 static void learned_run_free(learned_run_t *lr)
 {
-    free(lr->slots);
     free(lr->first_size);
-    free(lr->first_key);
     free(lr->prefetched);
     predictor_destroy(lr->pred);
 }
@@ -94,7 +57,7 @@ static void learned_on_evict(void *arg, uint64_t key, uint64_t size)
 {
     (void)size;
     learned_run_t *lr = arg;
-    int64_t id = learned_id(lr, key);
+    int64_t id = trace_key_id(lr->t, key);
     if (id >= 0) lr->prefetched[id] = 0;
 }
 
@@ -105,7 +68,7 @@ static int learned_prefetch(learned_run_t *lr, policy_t *p, const trace_learned_
     predictor_guess_t g[PREDICTOR_GUESSES_MAX];
     size_t n = predictor_predict(lr->pred, g, o->per_request);
     for (size_t k = 0; o->prefetch && k < n; k++) {
-        int64_t id = learned_id(lr, g[k].key);
+        int64_t id = trace_key_id(lr->t, g[k].key);
         if (id < 0 || policy_contains(p, g[k].key)) continue; /* no such object, or cached */
         int rc = policy_insert(p, g[k].key, lr->first_size[id]);
         if (rc < 0) return rc;
@@ -158,7 +121,7 @@ int trace_replay_learned(const trace_t *t, uint64_t cache_bytes, const trace_lea
     lr.pred = predictor_create(&pc, err);
     if (!lr.pred) return err ? err->code : AUG_EINVAL;
     policy_t *p = NULL;
-    int rc = learned_map_build(&lr);
+    int rc = learned_run_init(&lr);
     if (rc == 0) {
         p = policy_create("learned", cache_bytes, err);
         if (!p) rc = err ? err->code : AUG_ENOMEM;

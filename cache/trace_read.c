@@ -299,6 +299,12 @@ int trace_load_file(FILE *f, const char *name, trace_t **out, aug_err_t *err)
         rc = aug_err_set(err, AUG_EINVAL, "%s: the trace holds no requests", name);
     if (rc == 0) rc = trace_link_next(b.t, err);
     if (rc == 0) {
+        /* the key map stays with the trace for trace_key_id */
+        b.t->map_keys = b.map_keys;
+        b.t->map_ids = b.map_ids;
+        b.t->map_mask = b.map_mask;
+        b.map_keys = NULL;
+        b.map_ids = NULL;
         *out = b.t;
         b.t = NULL;
     }
@@ -334,7 +340,18 @@ void trace_free(trace_t *t)
     free(t->times);
     free(t->ids);
     free(t->next);
+    free(t->map_keys);
+    free(t->map_ids);
     free(t);
+}
+
+/* Look key up in the map built while loading. */
+int64_t trace_key_id(const trace_t *t, uint64_t key)
+{
+    uint64_t j = aug_hash64(&key, 8, 0) & t->map_mask;
+    while (t->map_ids[j] && t->map_keys[j] != key)
+        j = (j + 1) & t->map_mask;
+    return t->map_ids[j] ? (int64_t)t->map_ids[j] - 1 : -1;
 }
 
 /* percent % of the unique bytes, rounded down (saturating). */
