@@ -232,12 +232,6 @@ int lstm_model_rerank(lstm_model_t *m, predictor_guess_t *g, size_t n, aug_err_t
         return aug_err_set(err, AUG_EIO, "lstm: scoring failed: %s", msg);
     for (size_t i = 0; i < n; i++)
         g[i].prob = expf(logp[i]);
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && g[j].prob > g[j - 1].prob; j--) {
-            predictor_guess_t t = g[j];
-            g[j] = g[j - 1];
-            g[j - 1] = t;
-        }
     return 0;
 }
 

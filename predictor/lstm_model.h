@@ -27,7 +27,7 @@ void lstm_model_destroy(lstm_model_t *m);
 void lstm_model_observe(lstm_model_t *m, uint64_t key);
 
 /* Feed the pending accesses to the network, then replace the prob of each of the n guesses
- * by the network's probability of its bucket coming next, most likely first. 0 or an AUG_E*
+ * by the network's probability of its bucket coming next (the order is left as it was). 0 or an AUG_E*
  * code with err set (the guesses are then left as they were). */
 int lstm_model_rerank(lstm_model_t *m, predictor_guess_t *g, size_t n, aug_err_t *err);
 

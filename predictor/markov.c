@@ -232,6 +232,17 @@ float markov_calibrate_other(markov_t *m, float raw, uint64_t key)
     return markov_calibrated(m, 2, n, MARKOV_CAL_COUNTS - 2, key);
 }
 
+void markov_sort_guesses(predictor_guess_t *g, size_t n)
+{
+    /* insertion sort: n is at most PREDICTOR_GUESSES_MAX */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && g[j].prob > g[j - 1].prob; j--) {
+            predictor_guess_t t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+}
+
 size_t markov_predict(markov_t *m, predictor_guess_t *out, size_t max)
 {
     if (!m->have_prev || max == 0) return 0;
@@ -249,13 +260,7 @@ size_t markov_predict(markov_t *m, predictor_guess_t *out, size_t max)
             uint64_t key = m->prev_key + (uint64_t)r->d[i];
             n = markov_add_guess(g, n, key, markov_calibrated(m, 1, r->n[i], r->total, key));
         }
-    /* most likely first; n is at most 4 */
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && g[j].prob > g[j - 1].prob; j--) {
-            predictor_guess_t t = g[j];
-            g[j] = g[j - 1];
-            g[j - 1] = t;
-        }
+    markov_sort_guesses(g, n);
     if (n > max) n = max;
     memcpy(out, g, n * sizeof(*g));
     return n;

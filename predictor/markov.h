@@ -93,6 +93,9 @@ size_t markov_predict(markov_t *m, predictor_guess_t *out, size_t max);
  * probability raw; its outcome is tracked like the markov guesses'. */
 float markov_calibrate_other(markov_t *m, float raw, uint64_t key);
 
+/* Order n guesses most likely first. */
+void markov_sort_guesses(predictor_guess_t *g, size_t n);
+
 /* Remember that key was guessed, so its score stays low until it is used. */
 void markov_note_guess(markov_t *m, uint64_t key);
 

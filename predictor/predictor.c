@@ -257,19 +257,11 @@ static void predictor_rerank(predictor_t *p, predictor_guess_t *g, size_t n)
         aug_debug("predictor: %s", err.msg);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < n; j++) {
-            if (raw[j].key != g[i].key) continue;
-            float pl = markov_calibrate_other(&p->mk, raw[j].prob, g[i].key);
-            if (pl > g[i].prob) g[i].prob = pl;
-        }
+    for (size_t i = 0; i < n; i++) { /* raw[i] is g[i] re-scored: the order is kept */
+        float pl = markov_calibrate_other(&p->mk, raw[i].prob, g[i].key);
+        if (pl > g[i].prob) g[i].prob = pl;
     }
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && g[j].prob > g[j - 1].prob; j--) {
-            predictor_guess_t t = g[j];
-            g[j] = g[j - 1];
-            g[j - 1] = t;
-        }
+    markov_sort_guesses(g, n);
 }
 
 /* Guesses for the next access: the markov candidates, re-ranked by the LSTM when there is
