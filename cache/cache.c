@@ -363,7 +363,7 @@ block_buf_t *cache_get_block(cache_t *c, const backend_manifest_t *m, uint64_t i
     if (c->redis && !prefetch) redis_tier_count_access(c->redis, k.vid, k.index);
     if (c->cp && !prefetch) {
         uint64_t bs = c->cfg.cache.block_size, off = index * bs;
-        cache_predict_observe(c->cp, m, index, m->size - off < bs ? m->size - off : bs);
+        cache_predict_observe(c->cp, m, &k, m->size - off < bs ? m->size - off : bs);
     }
     int was_prefetched = 0;
     block_buf_t *b = c->ram ? ram_tier_get(c->ram, &k, &was_prefetched) : NULL;

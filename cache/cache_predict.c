@@ -83,15 +83,11 @@ static void cp_remember(cache_predict_t *cp, const backend_manifest_t *m, uint64
     pthread_mutex_unlock(lock);
 }
 
-void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m, uint64_t index,
-                           uint64_t len)
+void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m,
+                           const block_key_t *k, uint64_t len)
 {
-    block_key_t k;
-    memset(&k, 0, sizeof(k));
-    memcpy(k.vid, m->version_id, sizeof(k.vid));
-    k.index = index;
-    uint64_t hash = block_key_hash(&k);
-    cp_remember(cp, m, index, hash);
+    uint64_t hash = block_key_hash(k);
+    cp_remember(cp, m, k->index, hash);
     predictor_event_t ev = {.key = hash, .size = len, .time = (uint64_t)aug_mono_ns(),
                             .op = PREDICTOR_READ};
     predictor_observe(cp->pred, &ev); /* a full queue drops the event, counted */

@@ -140,9 +140,9 @@ int cache_predict_open(cache_t *c, const aug_config_t *cfg, cache_predict_t **ou
                        aug_err_t *err);
 /* Stop it and save its model. NULL is fine. */
 void cache_predict_close(cache_predict_t *cp);
-/* A request read block index of m (len bytes). Never blocks. */
-void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m, uint64_t index,
-                           uint64_t len);
+/* A request read block k of m (len bytes). Never blocks. */
+void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m,
+                           const block_key_t *k, uint64_t len);
 /* policy_score_fn for tiers with the learned policy (arg is the cache_predict_t). */
 uint64_t cache_predict_score(void *arg, uint64_t key, uint64_t size);
 void cache_predict_stats(cache_predict_t *cp, cache_predictor_stats_t *st);
