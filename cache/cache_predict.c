@@ -244,7 +244,7 @@ uint64_t cache_predict_score(void *arg, uint64_t key, uint64_t size)
 {
     (void)size;
     const cache_predict_t *cp = arg;
-    return predictor_score(cp->pred, key);
+    return predictor_warm(cp->pred) ? predictor_score(cp->pred, key) : POLICY_SCORE_COLD;
 }
 
 void cache_predict_stats(cache_predict_t *cp, cache_predictor_stats_t *st)

@@ -38,6 +38,8 @@ typedef void (*policy_evict_fn)(void *arg, uint64_t key, uint64_t size);
 /* For "learned": predicted time until the next access of key (any monotone unit, e.g.
  * requests or nanoseconds); UINT64_MAX = never again. Larger means evicted sooner. */
 typedef uint64_t (*policy_score_fn)(void *arg, uint64_t key, uint64_t size);
+/* What a scorer returns while its model is still cold: "learned" then evicts as S3-FIFO. */
+#define POLICY_SCORE_COLD (UINT64_MAX - 1)
 
 /* Create the policy called name with a budget of capacity_bytes (> 0). Returns NULL with err
  * set (AUG_EINVAL for an unknown name or zero capacity, AUG_ENOMEM) on failure. The caller

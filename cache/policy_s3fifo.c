@@ -154,8 +154,9 @@ static void s3fifo_evict_main(policy_t *p, s3fifo_t *s)
     }
 }
 
-/* Learned eviction: the sampled resident key with the largest predicted time to next use. */
-static void learned_evict(policy_t *p, s3fifo_t *s)
+/* Learned eviction: the sampled resident key with the largest predicted time to next use.
+ * Returns 0, or -1 if the scorer is still cold (the caller evicts as S3-FIFO does). */
+static int learned_evict(policy_t *p, s3fifo_t *s)
 {
     policy_node_t *best = NULL;
     uint64_t best_score = 0;
@@ -167,6 +168,7 @@ static void learned_evict(policy_t *p, s3fifo_t *s)
         uint64_t r = s->rng * 0x2545f4914f6cdd1dULL;
         policy_node_t *n = s->resident[r % s->n_resident];
         uint64_t score = s->score(s->score_arg, n->key, n->size);
+        if (score == POLICY_SCORE_COLD) return -1;
         if (!best || score > best_score) {
             best = n;
             best_score = score;
@@ -174,15 +176,16 @@ static void learned_evict(policy_t *p, s3fifo_t *s)
     }
     policy_list_unlink(best->queue == Q_SMALL ? &s->small : &s->main, best);
     s3fifo_drop(p, s, best);
+    return 0;
 }
 
 /* One eviction step. Main is evicted while it is over its share (promotions can push it
  * there) or when the small queue is empty; otherwise the small queue is. */
 static void s3fifo_evict(policy_t *p, s3fifo_t *s)
 {
-    if (s->score)
-        learned_evict(p, s);
-    else if (s->main.bytes > p->capacity - s->small_cap || s->small.bytes == 0)
+    if (s->score && learned_evict(p, s) == 0)
+        return;
+    if (s->main.bytes > p->capacity - s->small_cap || s->small.bytes == 0)
         s3fifo_evict_main(p, s);
     else
         s3fifo_evict_small(p, s);

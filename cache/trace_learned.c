@@ -48,7 +48,7 @@ static uint64_t learned_score(void *arg, uint64_t key, uint64_t size)
 {
     (void)size;
     const learned_run_t *lr = arg;
-    return predictor_score(lr->pred, key);
+    return predictor_warm(lr->pred) ? predictor_score(lr->pred, key) : POLICY_SCORE_COLD;
 }
 
 /* Counts prefetched keys evicted unused (they are simply unmarked: waste is issued minus

@@ -327,6 +327,11 @@ uint64_t predictor_score(const predictor_t *p, uint64_t key)
     return markov_score(&p->mk, key);
 }
 
+int predictor_warm(const predictor_t *p)
+{
+    return atomic_load_explicit(&p->mk.seq, memory_order_relaxed) >= PREDICTOR_WARM_EVENTS;
+}
+
 int predictor_train(predictor_t *p, unsigned steps, aug_err_t *err)
 {
     if (!p->lstm) return 0;

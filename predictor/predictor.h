@@ -130,6 +130,12 @@ size_t predictor_predict(predictor_t *p, predictor_guess_t *out, size_t max);
  * PREDICTOR_SCORE_UNKNOWN if key was never seen (or forgotten). Cheap; any thread. */
 uint64_t predictor_score(const predictor_t *p, uint64_t key);
 
+/* Accesses a model must have learned from (in this run or a loaded model file) before its
+ * scores are worth more than a classic policy's. */
+#define PREDICTOR_WARM_EVENTS 1024
+/* True once the model has learned from PREDICTOR_WARM_EVENTS accesses. Any thread. */
+int predictor_warm(const predictor_t *p);
+
 /* Synchronous mode: run steps training steps now. 0, or an AUG_E* code with err set.
  * A no-op for markov, which learns as it observes. */
 int predictor_train(predictor_t *p, unsigned steps, aug_err_t *err);

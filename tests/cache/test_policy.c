@@ -455,6 +455,36 @@ static void test_learned_without_scorer_is_s3fifo(void)
     check_policy("learned");
 }
 
+/* A scorer whose model has not learned enough yet. */
+static uint64_t cold_scorer(void *arg, uint64_t key, uint64_t size)
+{
+    (void)key;
+    (void)size;
+    (*(uint64_t *)arg)++;
+    return POLICY_SCORE_COLD;
+}
+
+static void test_learned_with_a_cold_scorer_is_s3fifo(void)
+{
+    aug_err_t err;
+    policy_t *a = policy_create("s3fifo", 2000, &err), *b = policy_create("learned", 2000, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    uint64_t calls = 0;
+    CU_ASSERT_EQUAL(policy_set_scorer(b, cold_scorer, &calls), 0);
+    uint64_t x = 7;
+    for (int i = 0; i < 20000; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t key = (x >> 33) % 500, size = 1 + (x >> 20) % 60;
+        CU_ASSERT_EQUAL_FATAL(policy_access(a, key, size), policy_access(b, key, size));
+    }
+    CU_ASSERT(calls > 0); /* it was asked, and its silence meant S3-FIFO */
+    CU_ASSERT_EQUAL(policy_evictions(a), policy_evictions(b));
+    CU_ASSERT_EQUAL(policy_used_bytes(a), policy_used_bytes(b));
+    policy_destroy(a);
+    policy_destroy(b);
+}
+
 /* ---- single behaviours ------------------------------------------------------------------- */
 
 static const char *const all_policies[] = {"lru", "fifo", "s3fifo", "sieve", "arc", "learned"};
@@ -720,6 +750,7 @@ int main(void)
         {"s3fifo matches model", test_s3fifo_matches_model},
         {"arc matches model", test_arc_matches_model},
         {"learned without scorer is s3fifo", test_learned_without_scorer_is_s3fifo},
+        {"learned with a cold scorer is s3fifo", test_learned_with_a_cold_scorer_is_s3fifo},
         {"create rejects unknown name and zero capacity",
          test_create_rejects_unknown_name_and_zero_capacity},
         {"object larger than capacity is not admitted",
