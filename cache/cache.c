@@ -38,7 +38,7 @@ struct cache {
     redis_tier_t *redis;
     prefetcher_t *pf;
     cache_predict_t *cp; /* NULL when [predictor] model = off */
-    int guess_ssd_only;  /* [predictor] prefetch_tier = ssd */
+    _Atomic int guess_ssd_only; /* [predictor] prefetch_tier = ssd */
 
     pthread_mutex_t mf_mu; /* manifest cache */
     manifest_entry_t *mf_slots[4096];
@@ -684,6 +684,10 @@ int cache_reconfigure(cache_t *c, const aug_config_t *cfg, aug_err_t *err)
     if (c->ssd) ssd_tier_resize(c->ssd, cfg->cache.ssd_size, cfg->cache.ssd_policy);
     if (c->pf)
         prefetcher_configure(c->pf, cfg->cache.prefetch_inflight, cfg->cache.prefetch_rate);
+    if (c->cp) { /* the model itself is chosen at start; its budgets follow reloads */
+        cache_predict_reconfigure(c->cp, cfg);
+        atomic_store(&c->guess_ssd_only, strcmp(cfg->predictor.prefetch_tier, "ssd") == 0);
+    }
     c->cfg.cache.ram_size = cfg->cache.ram_size;
     c->cfg.cache.ssd_size = cfg->cache.ssd_size;
     c->cfg.cache.readahead_max = cfg->cache.readahead_max;

@@ -48,6 +48,7 @@ struct cache_predict {
     pthread_t thread;
     int started;
     _Atomic uint64_t guess_prefetches, guess_dropped;
+    _Atomic int prefetch_on; /* [predictor] prefetch_tier != off */
 };
 
 /* The table slot and lock of a block hash. */
@@ -97,6 +98,7 @@ void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m,
 static void cp_on_guess(void *arg, const predictor_guess_t *g, size_t n)
 {
     cache_predict_t *cp = arg;
+    if (!atomic_load_explicit(&cp->prefetch_on, memory_order_relaxed)) return;
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_t *lock;
         cp_block_t *b = cp_slot(cp, g[i].key, &lock);
@@ -204,8 +206,8 @@ int cache_predict_open(cache_t *c, const aug_config_t *cfg, cache_predict_t **ou
         cache_predict_close(cp);
         return AUG_ECONFIG;
     }
-    int prefetch = strcmp(cfg->predictor.prefetch_tier, "off") != 0;
-    int rc = predictor_start(cp->pred, prefetch ? cp_on_guess : NULL, cp, err);
+    atomic_init(&cp->prefetch_on, strcmp(cfg->predictor.prefetch_tier, "off") != 0);
+    int rc = predictor_start(cp->pred, cp_on_guess, cp, err);
     if (rc == 0 && pthread_create(&cp->thread, NULL, cp_main, cp) != 0)
         rc = aug_err_set(err, AUG_EIO, "predictor: cannot start the guess thread");
     if (rc != 0) {
@@ -238,6 +240,13 @@ void cache_predict_close(cache_predict_t *cp)
     pthread_mutex_destroy(&cp->mu);
     pthread_cond_destroy(&cp->cv);
     free(cp);
+}
+
+void cache_predict_reconfigure(cache_predict_t *cp, const aug_config_t *cfg)
+{
+    predictor_set_budgets(cp->pred, (float)cfg->predictor.min_confidence / 100.0f,
+                          (uint32_t)cfg->predictor.train_steps_per_sec);
+    atomic_store(&cp->prefetch_on, strcmp(cfg->predictor.prefetch_tier, "off") != 0);
 }
 
 uint64_t cache_predict_score(void *arg, uint64_t key, uint64_t size)

@@ -143,6 +143,8 @@ void cache_predict_close(cache_predict_t *cp);
 /* A request read block k of m (len bytes). Never blocks. */
 void cache_predict_observe(cache_predict_t *cp, const backend_manifest_t *m,
                            const block_key_t *k, uint64_t len);
+/* Apply reloaded budgets: min_confidence, train_steps_per_sec, prefetch_tier. */
+void cache_predict_reconfigure(cache_predict_t *cp, const aug_config_t *cfg);
 /* policy_score_fn for tiers with the learned policy (arg is the cache_predict_t). */
 uint64_t cache_predict_score(void *arg, uint64_t key, uint64_t size);
 void cache_predict_stats(cache_predict_t *cp, cache_predictor_stats_t *st);

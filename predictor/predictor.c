@@ -55,6 +55,9 @@ struct predictor {
     _Atomic uint64_t observed, dropped, predictions, guesses, guesses_right, train_steps;
     _Atomic uint64_t cpu_ns, saves, save_errors;
     _Atomic uint64_t loss_bits;
+    /* budgets SIGHUP may change while the threads run */
+    _Atomic float min_prob;
+    _Atomic uint32_t train_steps_per_sec;
     /* threads */
     pthread_t thread, trainer;
     int running;
@@ -150,6 +153,8 @@ predictor_t *predictor_create(const predictor_config_t *cfg, aug_err_t *err)
     p->cfg = *cfg;
     p->cfg.model = kind == MODEL_LSTM ? "lstm" : "markov";
     p->kind = kind;
+    atomic_init(&p->min_prob, cfg->min_prob);
+    atomic_init(&p->train_steps_per_sec, cfg->train_steps_per_sec);
     pthread_mutex_init(&p->wait_mu, NULL);
     pthread_cond_init(&p->wait_cv, NULL);
     uint64_t q = 2;
@@ -274,7 +279,7 @@ static size_t predictor_guess(predictor_t *p, predictor_guess_t *out, size_t max
     if (p->lstm) predictor_rerank(p, g, n);
     size_t k = 0;
     for (size_t i = 0; i < n && k < max; i++) {
-        if (g[i].prob < p->cfg.min_prob) break;
+        if (g[i].prob < atomic_load_explicit(&p->min_prob, memory_order_relaxed)) break;
         out[k++] = g[i];
         markov_note_guess(&p->mk, g[i].key);
     }
@@ -325,6 +330,12 @@ size_t predictor_predict(predictor_t *p, predictor_guess_t *out, size_t max)
 uint64_t predictor_score(const predictor_t *p, uint64_t key)
 {
     return markov_score(&p->mk, key);
+}
+
+void predictor_set_budgets(predictor_t *p, float min_prob, uint32_t train_steps_per_sec)
+{
+    if (min_prob >= 0 && min_prob <= 1) atomic_store(&p->min_prob, min_prob);
+    atomic_store(&p->train_steps_per_sec, train_steps_per_sec);
 }
 
 int predictor_warm(const predictor_t *p)
@@ -425,8 +436,13 @@ static void *predictor_main(void *arg)
 static void *predictor_trainer_main(void *arg)
 {
     predictor_t *p = arg;
-    int64_t period = 1000000000 / p->cfg.train_steps_per_sec;
     while (!atomic_load(&p->stopping)) {
+        uint32_t rate = atomic_load(&p->train_steps_per_sec);
+        if (rate == 0) { /* training paused by a reload: look again in a second */
+            predictor_nap(p, 1000000000);
+            continue;
+        }
+        int64_t period = 1000000000 / rate;
         int64_t t0 = aug_mono_ns();
         uint64_t c0 = predictor_thread_cpu_ns();
         aug_err_t err;
@@ -449,7 +465,7 @@ int predictor_start(predictor_t *p, predictor_guess_fn fn, void *arg, aug_err_t 
     if (rc != 0)
         return aug_err_set(err, AUG_EIO, "predictor: cannot start its thread: %s", strerror(rc));
     p->running = 1;
-    if (p->lstm && p->cfg.train_steps_per_sec > 0) {
+    if (p->lstm) { /* started even at 0 steps/s: a reload may raise the budget */
         rc = pthread_create(&p->trainer, NULL, predictor_trainer_main, p);
         if (rc != 0) {
             predictor_stop(p);

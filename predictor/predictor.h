@@ -31,7 +31,8 @@
  * processed, and "expected time to next access" is in those units, so it is comparable
  * across keys and independent of the clock the caller uses.
  *
- * Thread safety: predictor_observe, predictor_score and predictor_get_stats may be called
+ * Thread safety: predictor_observe, predictor_score, predictor_warm, predictor_set_budgets
+ * and predictor_get_stats may be called
  * from any thread at any time. Everything else belongs to one owner thread.
  */
 
@@ -129,6 +130,10 @@ size_t predictor_predict(predictor_t *p, predictor_guess_t *out, size_t max);
 /* Expected number of accesses until key is accessed again: small = soon, UINT64_MAX = never,
  * PREDICTOR_SCORE_UNKNOWN if key was never seen (or forgotten). Cheap; any thread. */
 uint64_t predictor_score(const predictor_t *p, uint64_t key);
+
+/* Change the budgets a reload may change: the confidence a guess needs (0..1; another value
+ * is ignored) and the training steps per second (0 pauses training). Any thread. */
+void predictor_set_budgets(predictor_t *p, float min_prob, uint32_t train_steps_per_sec);
 
 /* Accesses a model must have learned from (in this run or a loaded model file) before its
  * scores are worth more than a classic policy's. */

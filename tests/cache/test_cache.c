@@ -433,6 +433,19 @@ static void test_predictor_prefetches_within_its_budgets(void)
     double allowed = (double)cfg.cache.prefetch_rate * (secs + 0.2 + 1.0);
     CU_ASSERT((double)st.prefetch_issued * BLOCK <= allowed);
     CU_ASSERT(st.ram.used_bytes <= 10 * BLOCK);
+    /* SIGHUP turns prefetch off: the predictor keeps learning, no guess is fetched */
+    snprintf(cfg.predictor.prefetch_tier, sizeof(cfg.predictor.prefetch_tier), "off");
+    CU_ASSERT_EQUAL(cache_reconfigure(c, &cfg, &err), 0);
+    uint64_t before = st.predictor.guess_prefetches;
+    for (int i = 0; i < OBJECTS; i++) {
+        snprintf(key, sizeof(key), "seq%02d", i);
+        CU_ASSERT(read_check(c, key, 100 + (uint64_t)i, BLOCK));
+        usleep(5000);
+    }
+    usleep(200000);
+    cache_get_stats(c, &st);
+    CU_ASSERT_EQUAL(st.predictor.guess_prefetches, before);
+    CU_ASSERT(st.predictor.observed > OBJECTS * LAPS);
     cache_close(c);
 }
 

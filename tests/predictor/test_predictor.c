@@ -76,6 +76,14 @@ static void test_markov_learns_a_repeating_sequence(void)
     CU_ASSERT_EQUAL(st.observed, LAPS * PERIOD);
     CU_ASSERT(st.guesses_right > (LAPS - 3) * PERIOD);
     CU_ASSERT_EQUAL(st.dropped, 0);
+    /* a reload that asks for certainty silences it; the old budget brings the guesses back */
+    predictor_guess_t g[PREDICTOR_GUESSES_MAX];
+    predictor_set_budgets(p, 1.0f, 0);
+    observe_now(p, seq_key(0));
+    CU_ASSERT_EQUAL(predictor_predict(p, g, PREDICTOR_GUESSES_MAX), 0);
+    predictor_set_budgets(p, 0.6f, 0);
+    observe_now(p, seq_key(1));
+    CU_ASSERT(predictor_predict(p, g, PREDICTOR_GUESSES_MAX) > 0);
     predictor_destroy(p);
 }
 
