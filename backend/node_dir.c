@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,17 +329,24 @@ static int dir_stat(node_t *n, const char *name, node_stat_t *st)
 
 enum { CAND_PLAIN = 0, CAND_SLASH = 1, CAND_SUB = 2 };
 
-/* One place a name can come from inside a directory, sorted by the name it stands for. */
+/* One place a name can come from inside a directory, sorted by the name it stands for: the
+ * child itself (PLAIN), the child with a '/' (SLASH) and the names below it (SUB). All three
+ * share one text, "child/", in the walk's arena; PLAIN compares it without the '/'. */
 typedef struct cand {
-    char *text; /* the child component, plus "/" for SLASH and SUB */
+    size_t off;   /* of the text in the arena */
+    uint32_t len; /* bytes compared: the child's length, plus the '/' for SLASH and SUB */
     int kind;
 } cand_t;
 
-static int cand_cmp(const void *a, const void *b)
+static int cand_cmp(const void *a, const void *b, void *arena)
 {
     const cand_t *x = a, *y = b;
-    int c = strcmp(x->text, y->text);
-    return c ? c : x->kind - y->kind;
+    const char *t = arena;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(t + x->off, t + y->off, n);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->kind - y->kind;
 }
 
 typedef struct list_ctx {
@@ -372,6 +380,69 @@ static int subtree_before_after(const char *sub, const char *after)
     return strcmp(sub, after) <= 0 && strncmp(after, sub, n) != 0;
 }
 
+/* The candidates a child contributes (a bit per kind) given the listing's cursor: a later page
+ * skips everything at or before its cursor here, before sorting, instead of after. c->name
+ * holds the directory's prefix (plen bytes); the child is appended to it as scratch. */
+static unsigned wanted_kinds(list_ctx_t *c, size_t plen, const char *child, size_t len)
+{
+    if (!c->after) return 7u;
+    if (plen + len + 2 > sizeof(c->name)) return 0;
+    memcpy(c->name + plen, child, len);
+    c->name[plen + len] = '\0';
+    unsigned kinds = 0;
+    if (strcmp(c->name, c->after) > 0) kinds |= 1u << CAND_PLAIN;
+    c->name[plen + len] = '/';
+    c->name[plen + len + 1] = '\0';
+    if (strcmp(c->name, c->after) > 0) kinds |= 1u << CAND_SLASH;
+    if (!subtree_before_after(c->name, c->after)) kinds |= 1u << CAND_SUB;
+    return kinds;
+}
+
+typedef struct cand_set {
+    cand_t *v;
+    size_t n, cap;
+    char *arena;
+    size_t used, room;
+} cand_set_t;
+
+static void cand_set_free(cand_set_t *s)
+{
+    free(s->v);
+    free(s->arena);
+}
+
+/* Add child (len bytes) as the candidates in kinds. Returns 0 or AUG_ENOMEM. */
+static int cand_add(cand_set_t *s, const char *child, size_t len, unsigned kinds)
+{
+    if (s->n + 3 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 192;
+        cand_t *v = realloc(s->v, cap * sizeof(*v));
+        if (!v) return AUG_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    if (s->used + len + 2 > s->room) {
+        size_t room = s->room ? s->room * 2 : 8192;
+        while (room < s->used + len + 2)
+            room *= 2;
+        char *a = realloc(s->arena, room);
+        if (!a) return AUG_ENOMEM;
+        s->arena = a;
+        s->room = room;
+    }
+    size_t off = s->used;
+    memcpy(s->arena + off, child, len);
+    s->arena[off + len] = '/';
+    s->arena[off + len + 1] = '\0';
+    s->used += len + 2;
+    for (int kind = CAND_PLAIN; kind <= CAND_SUB; kind++) {
+        if (!(kinds & (1u << kind))) continue;
+        s->v[s->n++] =
+            (cand_t){.off = off, .len = (uint32_t)(len + (kind != CAND_PLAIN)), .kind = kind};
+    }
+    return 0;
+}
+
 /* Walk directory dirfd whose names start with c->name[0..plen); only children starting with
  * partial are considered. Returns 0 or an error code. */
 static int walk_dir(list_ctx_t *c, int dirfd, size_t plen, const char *partial)
@@ -381,9 +452,8 @@ static int walk_dir(list_ctx_t *c, int dirfd, size_t plen, const char *partial)
         close(dirfd);
         return AUG_EIO;
     }
-    size_t cap = 64, nc = 0;
-    cand_t *cands = malloc(cap * sizeof(*cands));
-    int rc = cands ? 0 : AUG_ENOMEM;
+    cand_set_t s = {0};
+    int rc = 0;
     size_t partlen = strlen(partial);
     struct dirent *de;
     while (rc == 0 && (de = readdir(dh)) != NULL) {
@@ -392,57 +462,35 @@ static int walk_dir(list_ctx_t *c, int dirfd, size_t plen, const char *partial)
         if (strcmp(nm, LEAF_PLAIN) == 0 || strcmp(nm, LEAF_SLASH) == 0) continue;
         if (strncmp(nm, partial, partlen) != 0) continue;
         if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
-        if (nc + 3 > cap) {
-            cap *= 2;
-            cand_t *nw = realloc(cands, cap * sizeof(*cands));
-            if (!nw) {
-                rc = AUG_ENOMEM;
-                break;
-            }
-            cands = nw;
-        }
         size_t len = strlen(nm);
-        for (int kind = CAND_PLAIN; kind <= CAND_SUB; kind++) {
-            char *t = malloc(len + 2);
-            if (!t) {
-                rc = AUG_ENOMEM;
-                break;
-            }
-            memcpy(t, nm, len);
-            if (kind == CAND_PLAIN) t[len] = '\0';
-            else {
-                t[len] = '/';
-                t[len + 1] = '\0';
-            }
-            cands[nc].text = t;
-            cands[nc].kind = kind;
-            nc++;
-        }
+        unsigned kinds = wanted_kinds(c, plen, nm, len);
+        if (kinds) rc = cand_add(&s, nm, len, kinds);
     }
-    if (rc == 0) qsort(cands, nc, sizeof(*cands), cand_cmp);
-    for (size_t i = 0; rc == 0 && i < nc && !c->stopped; i++) {
-        size_t tlen = strlen(cands[i].text);
-        if (plen + tlen + 1 >= sizeof(c->name)) continue;
-        memcpy(c->name + plen, cands[i].text, tlen + 1);
-        size_t clen = cands[i].kind == CAND_PLAIN ? tlen : tlen - 1; /* child length */
+    if (rc == 0 && s.n > 1) qsort_r(s.v, s.n, sizeof(*s.v), cand_cmp, s.arena);
+    for (size_t i = 0; rc == 0 && i < s.n && !c->stopped; i++) {
+        const cand_t *k = &s.v[i];
+        const char *text = s.arena + k->off;
+        size_t clen = k->kind == CAND_PLAIN ? k->len : k->len - 1; /* the child's length */
+        if (plen + clen + 2 > sizeof(c->name)) continue;
+        memcpy(c->name + plen, text, k->len);
+        c->name[plen + k->len] = '\0';
         char child[NAME_MAX + 1];
-        memcpy(child, cands[i].text, clen);
+        memcpy(child, text, clen);
         child[clen] = '\0';
-        if (cands[i].kind == CAND_PLAIN) {
+        if (k->kind == CAND_PLAIN) {
             if ((!c->after || strcmp(c->name, c->after) > 0) &&
                 leaf_exists(dirfd, child, LEAF_PLAIN))
                 emit(c);
-        } else if (cands[i].kind == CAND_SLASH) {
+        } else if (k->kind == CAND_SLASH) {
             if ((!c->after || strcmp(c->name, c->after) > 0) &&
                 leaf_exists(dirfd, child, LEAF_SLASH))
                 emit(c);
         } else if (!subtree_before_after(c->name, c->after)) {
             int sub = openat(dirfd, child, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (sub >= 0) rc = walk_dir(c, sub, plen + tlen, "");
+            if (sub >= 0) rc = walk_dir(c, sub, plen + k->len, "");
         }
     }
-    for (size_t i = 0; i < nc; i++) free(cands[i].text);
-    free(cands);
+    cand_set_free(&s);
     closedir(dh);
     return rc;
 }
