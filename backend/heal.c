@@ -137,7 +137,8 @@ static int walk_names(healer_t *h, const char *nsprefix,
         char **names;
         size_t n;
         int exhausted;
-        int rc = names_merge_round(h->b, nsprefix, cursor, &names, &n, &exhausted);
+        int rc = names_merge_round(h->b, nsprefix, cursor, NAMES_BATCH, h->b->n_nodes, &names, &n,
+                                   &exhausted);
         if (rc != 0) {
             free(cursor);
             h->incomplete = 1;

@@ -154,12 +154,19 @@ uint64_t chunk_footer_offset(const backend_object_t *o);
 
 /* ---- listing.c ------------------------------------------------------------------------- */
 
-/* Merge one batch of names starting with nsprefix and after cursor (NULL: from the start)
- * from every reachable node: sorted, unique, exact up to the last returned name. *exhausted
- * is set when no node has more. Caller frees with names_free(). AUG_EUNAVAIL when too few
- * nodes answer. */
-int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, char ***out,
-                      size_t *n_out, int *exhausted);
+/* Names taken from each node per round when the caller has no better figure. */
+#define NAMES_BATCH 1000
+
+/* Merge one batch (at most batch names from each node) of names starting with nsprefix and
+ * after cursor (NULL: from the start) from the first want nodes that answer: sorted, unique,
+ * exact up to the last returned name. *exhausted is set when no node has more. Caller frees
+ * with names_free(). AUG_EUNAVAIL when fewer than records_quorum() nodes answer. */
+int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, size_t batch,
+                      int want, char ***out, size_t *n_out, int *exhausted);
+
+/* How many nodes' answers are enough to see every record acknowledged by a write quorum:
+ * n - write_quorum + 1, since any that many nodes include one the write reached. */
+int records_quorum(const backend_t *b);
 void names_free(char **names, size_t n);
 
 /* ---- object_write.c -------------------------------------------------------------------- */

@@ -6,15 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Names taken from one node per round; the merge is exact up to the smallest last name of
- * any node whose batch was full. */
-#define LIST_BATCH 1000
+/* A listing takes as many names per node and round as its page asks (plus one, to tell
+ * whether more follow), within these bounds: each round walks every node's directory once, so
+ * a page of 10,000 keys in rounds of 1,000 walked it ten times. The merge is exact up to the
+ * smallest last name of any node whose batch was full. */
+#define LIST_BATCH_MAX 16384
 /* Sorts after every byte of valid UTF-8: appended to a prefix, it skips all names below it. */
 #define AFTER_ALL "\xff"
 
 typedef struct name_batch {
     char **names;
-    size_t n;
+    size_t n, cap;
     int full;
     int failed;
 } name_batch_t;
@@ -28,7 +30,7 @@ static int batch_add(void *arg, const char *name)
         return 1;
     }
     nb->names[nb->n++] = copy;
-    if (nb->n == LIST_BATCH) {
+    if (nb->n == nb->cap) {
         nb->full = 1;
         return 1;
     }
@@ -150,16 +152,17 @@ void names_free(char **names, size_t n)
     free(names);
 }
 
-int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, char ***out,
-                      size_t *n_out, int *exhausted)
+int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, size_t batch,
+                      int want, char ***out, size_t *n_out, int *exhausted)
 {
     name_batch_t batches[AUG_MAX_NODES] = {{0}};
     int answered = 0, rc = 0;
     const char *bound = NULL; /* names above this may be missing from a full batch */
     size_t total = 0;
-    for (int i = 0; i < b->n_nodes && rc == 0; i++) {
+    for (int i = 0; i < b->n_nodes && rc == 0 && answered < want; i++) {
         if (!backend_node_usable(b, i)) continue;
-        batches[i].names = malloc(LIST_BATCH * sizeof(char *));
+        batches[i].names = malloc(batch * sizeof(char *));
+        batches[i].cap = batch;
         if (!batches[i].names) {
             rc = AUG_ENOMEM;
             break;
@@ -178,7 +181,7 @@ int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, ch
             if (!bound || strcmp(last, bound) < 0) bound = last;
         }
     }
-    if (rc == 0 && answered < b->n_nodes - b->write_quorum + 1) rc = AUG_EUNAVAIL;
+    if (rc == 0 && answered < records_quorum(b)) rc = AUG_EUNAVAIL;
     char **merged = rc == 0 ? malloc((total ? total : 1) * sizeof(char *)) : NULL;
     if (rc == 0 && !merged) rc = AUG_ENOMEM;
     size_t nm = 0;
@@ -214,7 +217,13 @@ static int list_round(lister_t *ls, const char *nsprefix, char **cursor)
     char **merged;
     size_t nm;
     int exhausted;
-    int rc = names_merge_round(ls->b, nsprefix, *cursor, &merged, &nm, &exhausted);
+    size_t batch = ls->max + 1;
+    if (batch < NAMES_BATCH) batch = NAMES_BATCH;
+    if (batch > LIST_BATCH_MAX) batch = LIST_BATCH_MAX;
+    /* a listing shows acknowledged keys: a quorum of nodes holds every one of them, and each
+     * further node would only walk the same directory again */
+    int rc = names_merge_round(ls->b, nsprefix, *cursor, batch, records_quorum(ls->b), &merged, &nm,
+                               &exhausted);
     if (rc != 0) return rc;
     /* After a common prefix the cursor jumps past every name below it. The rest of the batch
      * is still exact, so go on with its names beyond the cursor: fetching a new batch from

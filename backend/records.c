@@ -35,14 +35,26 @@ int backend_node_usable(backend_t *b, int i)
     return aug_mono_ns() - atomic_load(&b->node_down_since[i]) > NODE_RETRY_NS;
 }
 
+int records_quorum(const backend_t *b)
+{
+    return b->n_nodes - b->write_quorum + 1;
+}
+
 int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *stale)
 {
     backend_manifest_t *copies[AUG_MAX_NODES] = {0};
     int answered = 0;
     int state[AUG_MAX_NODES]; /* 0 skipped/down, 1 missing, 2 corrupt, 3 present */
     backend_manifest_t *best = NULL;
-    for (int i = 0; i < b->n_nodes; i++) {
+    /* a record acknowledged on write_quorum nodes is on at least one of any
+     * n - write_quorum + 1 nodes: fewer answers could miss the newest copy */
+    int needed = records_quorum(b), present = 0;
+    for (int i = 0; i < b->n_nodes; i++)
         state[i] = 0;
+    for (int i = 0; i < b->n_nodes; i++) {
+        /* With no repairs to find, that many valid copies decide: the rest of the nodes can
+         * only confirm them. A missing or damaged copy among them makes us read every node. */
+        if (!stale && present >= needed && present == answered) break;
         if (!backend_node_usable(b, i)) continue;
         void *buf = NULL;
         size_t len = 0;
@@ -65,11 +77,9 @@ int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *s
             continue;
         }
         state[i] = 3;
+        present++;
         if (!best || manifest_newer(copies[i], best)) best = copies[i];
     }
-    /* a record acknowledged on write_quorum nodes is on at least one of any
-     * n - write_quorum + 1 nodes: fewer answers could miss the newest copy */
-    int needed = b->n_nodes - b->write_quorum + 1;
     int rc = 0;
     if (answered < needed) rc = AUG_EUNAVAIL;
     else if (!best) rc = AUG_ENOENT;

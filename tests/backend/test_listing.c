@@ -902,6 +902,9 @@ static void test_listing_spans_many_batches(void)
     list_expect(NULL, NULL, NULL, 1000);
     list_expect(NULL, NULL, "d/0500", 1000);
     list_expect("d/", NULL, "d/0900", 1000);
+    /* pages larger than the usual round of 1,000 names per node take one round */
+    list_expect(NULL, NULL, NULL, 5000);
+    list_expect("d/", NULL, "d/0100", 1500);
     list_expect(NULL, "/", NULL, 0);
     list_expect("e", "/", NULL, 1);
     backend_list_opts_t o = {0};
@@ -909,10 +912,30 @@ static void test_listing_spans_many_batches(void)
     for (int i = 0; i < cl.n_nodes; i++) { /* any one of the three may be away */
         node_down(i);
         list_expect(NULL, NULL, NULL, 1000);
+        list_expect(NULL, NULL, NULL, 5000);
         list_expect(NULL, NULL, "d/0999", 1000);
         list_expect(NULL, "/", "d", 1);
         all_up();
     }
+}
+
+static void test_listing_sees_past_nodes_that_are_behind(void)
+{
+    /* a listing reads only as many nodes as a write quorum guarantees to overlap; the first
+     * of them missing a key, or holding an older copy of it, must not hide the newest */
+    fresh_bucket();
+    CU_ASSERT_EQUAL_FATAL(put_key("old", 3), 0);
+    CU_ASSERT_EQUAL_FATAL(put_key("gone", 4), 0);
+    node_down(0);
+    CU_ASSERT_EQUAL_FATAL(put_key("old", 9), 0);
+    CU_ASSERT_EQUAL_FATAL(put_key("new", 5), 0);
+    CU_ASSERT_EQUAL_FATAL(delete_key("gone"), 0);
+    node_up(0);
+    list_expect(NULL, NULL, NULL, 1000);
+    list_expect(NULL, NULL, "gone", 1);
+    node_down(1);
+    list_expect(NULL, NULL, NULL, 1000);
+    all_up();
 }
 
 /* ---- buckets ----------------------------------------------------------------------------- */
@@ -1057,6 +1080,8 @@ int main(void)
                 test_listing_matches_model_while_nodes_fail);
     CU_pSuite many = CU_add_suite("many names", suite_setup_small, suite_teardown);
     CU_add_test(many, "listing spans many batches", test_listing_spans_many_batches);
+    CU_add_test(many, "listing sees past nodes that are behind",
+                test_listing_sees_past_nodes_that_are_behind);
     CU_pSuite b = CU_add_suite("buckets", suite_setup, suite_teardown);
     CU_add_test(b, "bucket create, list, delete", test_bucket_create_list_delete);
     CU_add_test(b, "bucket list with nodes down", test_bucket_list_with_nodes_down);
