@@ -943,6 +943,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     /* the kernel clears set-id bits on write and chown by sending us the new mode */
     conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    /* every listing page carries attributes (we have them from the listing anyway): with the
+     * adaptive default only the first page did, and `ls -l` then looked up each entry */
+    conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
     /* the largest requests libfuse's buffers take: fewer round trips per MiB */
     conn->max_write = MOUNT_MAX_IO;
     conn->max_read = 0; /* no limit below max_write */
