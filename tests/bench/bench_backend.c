@@ -10,12 +10,15 @@
  *   2. ISA-L encode MiB/s (data bytes) for 4+2 with 256 KiB shards, called directly; CRC32C
  *      and MD5, the other per-byte work of a put, beside it for context.
  *   3. Peak RSS of a 1 GiB put and of a 1 GiB get, each in its own forked child (wait4).
+ *   4. Listing 10,000 keys, in pages of 1,000 and of 10,000, beside readdir + stat of a plain
+ *      directory of 10,000 files (for information: no target).
  * Targets printed as PASS/FAIL: 256 MiB PUT >= 0.5x plain write, GET >= 0.8x plain read,
  * peak RSS < 64 MiB for the 1 GiB put and get. The exit status is 0 whatever the targets
  * say (the bench reports, it does not gate); it is 1 only when the bench itself fails. */
 #include "backend/backend.h"
 #include "common/common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -548,6 +551,84 @@ static void bench_rss(rss_result_t *idle, rss_result_t *put, rss_result_t *get)
     remove_tree(dir);
 }
 
+/* ---- listing ------------------------------------------------------------------------------- */
+
+#define LIST_KEYS 10000
+
+typedef struct list_result {
+    double plain;                /* entries/s: readdir + stat of a plain directory */
+    double augur_s3, augur_page; /* keys/s: pages of 1,000 (S3's default) and of 10,000 */
+} list_result_t;
+
+static double plain_list_once(const char *dir)
+{
+    double t0 = now_s();
+    DIR *d = opendir(dir);
+    if (!d) die("opendir %s: %s", dir, strerror(errno));
+    int n = 0;
+    struct dirent *de;
+    struct stat st;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            die("stat %s: %s", de->d_name, strerror(errno));
+        n++;
+    }
+    closedir(d);
+    if (n != LIST_KEYS) die("plain listing found %d files, wanted %d", n, LIST_KEYS);
+    return n / (now_s() - t0);
+}
+
+/* Every key of the bucket, page by page: keys/s. */
+static double augur_list_once(backend_t *b, size_t page)
+{
+    double t0 = now_s();
+    char *marker = NULL;
+    size_t n = 0;
+    for (;;) {
+        backend_list_opts_t o = {.start_after = marker, .max_keys = page};
+        backend_list_result_t *r;
+        aug_err_t err;
+        if (backend_list(b, BUCKET, &o, &r, &err) != 0) die("list: %s", err.msg);
+        n += r->n_objects;
+        free(marker);
+        marker = r->truncated ? strdup(r->next_marker) : NULL;
+        backend_list_free(r);
+        if (!marker) break;
+    }
+    if (n != LIST_KEYS) die("augur listing found %zu keys, wanted %d", n, LIST_KEYS);
+    return n / (now_s() - t0);
+}
+
+/* 10,000 small objects against 10,000 small files; each side listed REPS times, warm. */
+static void bench_listing(list_result_t *out)
+{
+    backend_t *b = cluster_open("list");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/list/plain", g_work);
+    mkdir_or_die(dir);
+    for (int i = 0; i < LIST_KEYS; i++) {
+        augur_put(b, "k", i, 100, (uint64_t)i);
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof(p), "%s/k-%05d", dir, i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, g_pat, 100) != 100 || close(fd) != 0)
+            die("plain file %s: %s", p, strerror(errno));
+    }
+    double plain[REPS], s3[REPS], page[REPS];
+    for (int r = 0; r < REPS; r++) {
+        plain[r] = plain_list_once(dir);
+        s3[r] = augur_list_once(b, 1000);
+        page[r] = augur_list_once(b, LIST_KEYS);
+    }
+    out->plain = median(plain, REPS);
+    out->augur_s3 = median(s3, REPS);
+    out->augur_page = median(page, REPS);
+    backend_close(b);
+    snprintf(dir, sizeof(dir), "%s/list", g_work);
+    remove_tree(dir);
+}
+
 /* ---- report -------------------------------------------------------------------------------- */
 
 static const char *verdict(int ok)
@@ -599,6 +680,8 @@ int main(void)
         {.tag = "l", .label = "256 MiB", .size = LARGE_SIZE, .count = LARGE_COUNT},
     };
     bench_throughput(ws, 2);
+    list_result_t lr;
+    bench_listing(&lr);
 
     workload_t *L = &ws[1];
     printf("\n");
@@ -638,6 +721,14 @@ int main(void)
     }
     printf("augur PUT writes %.2fx the object bytes to disk (k+m)/k, plus one manifest per node\n",
            (double)(K + M) / K);
+
+    printf("\nlisting %d keys of 100 bytes (warm, medians of %d runs; info, no target):\n",
+           LIST_KEYS, REPS);
+    printf("  plain directory, readdir + stat         %9.0f entries/s\n", lr.plain);
+    printf("  augur, pages of 1,000 (S3's default)    %9.0f keys/s  %6.2fx\n", lr.augur_s3,
+           lr.augur_s3 / lr.plain);
+    printf("  augur, pages of 10,000 (the mount's)    %9.0f keys/s  %6.2fx\n", lr.augur_page,
+           lr.augur_page / lr.plain);
 
     printf("\nCPU kernels (one core, medians of %d x %.1f s):\n", REPS, KERNEL_SECONDS);
     printf("  ISA-L ec_encode_data 4+2, 256 KiB shards  %9.1f MiB/s of data\n", kr.ec);
