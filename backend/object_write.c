@@ -196,6 +196,13 @@ static int set_layout(backend_manifest_t *m, shard_set_t *ss, uint8_t *inline_da
     return 0;
 }
 
+/* MD5 of one stripe's bytes, run on the pool while the writer fills the other stripe. */
+typedef struct md5_job {
+    EVP_MD_CTX *md5;
+    const uint8_t *p;
+    size_t len;
+} md5_job_t;
+
 struct backend_writer {
     backend_t *b;
     backend_manifest_t *m; /* being built */
@@ -207,11 +214,51 @@ struct backend_writer {
     int force_shards;  /* never inline: the data object is referenced elsewhere */
     shard_set_t ss;
     ec_codec_t codec;
-    uint8_t *stripe, *parity; /* one stripe of data and its parity shards */
+    /* The ETag's MD5 is a third of a put's CPU and cannot be split, so it runs beside the
+     * rest: while the pool hashes one stripe buffer, the writer fills, encodes and stores
+     * the other. */
+    uint8_t *stripes[2], *stripe; /* stripe is the one being filled */
+    uint8_t *parity;              /* its parity shards */
     size_t stripe_fill;
+    uint64_t stripe_start; /* stream offset of the stripe's first byte */
+    uint64_t hashed;       /* bytes of the stream hashed, or handed to md5_job */
+    md5_job_t md5_job;
+    io_batch_t md5_batch;
+    int md5_busy;
     uint64_t total;
     int failed;
 };
+
+static void md5_job_run(void *arg)
+{
+    md5_job_t *j = arg;
+    EVP_DigestUpdate(j->md5, j->p, j->len);
+}
+
+/* Wait for the stripe being hashed, if any: its buffer and the digest are free after. */
+static void md5_wait(backend_writer_t *w)
+{
+    if (!w->md5_busy) return;
+    io_batch_wait(&w->md5_batch);
+    w->md5_busy = 0;
+}
+
+/* Hash the part of the current stripe not hashed yet, on the pool, then fill the other. */
+static void md5_hand_off_stripe(backend_writer_t *w, size_t got)
+{
+    uint64_t end = w->stripe_start + got;
+    md5_wait(w);
+    if (end > w->hashed) {
+        size_t skip = (size_t)(w->hashed > w->stripe_start ? w->hashed - w->stripe_start : 0);
+        w->md5_job = (md5_job_t){.md5 = w->md5, .p = w->stripe + skip, .len = got - skip};
+        io_batch_init(&w->md5_batch);
+        w->md5_busy = 1;
+        io_pool_submit(w->b->io, &w->md5_batch, md5_job_run, &w->md5_job);
+        w->hashed = end;
+    }
+    w->stripe_start = end;
+    w->stripe = w->stripe == w->stripes[0] ? w->stripes[1] : w->stripes[0];
+}
 
 /* Encode the buffered stripe (len bytes, short only for the last) and append every shard
  * with its CRC to its node. */
@@ -235,6 +282,7 @@ static int flush_stripe(backend_writer_t *w, aug_err_t *err)
         rc = shard_append(ss, i, shard, len, err);
         if (rc == 0) rc = shard_append(ss, i, crc, SHARD_CRC_LEN, err);
     }
+    md5_hand_off_stripe(w, got);
     w->stripe_fill = 0;
     return rc;
 }
@@ -267,9 +315,12 @@ static int start_erasure_coding(backend_writer_t *w, aug_err_t *err)
     ss->obj.k = (uint8_t)b->k;
     ss->obj.m = (uint8_t)b->m;
     ss->obj.shard_len = b->shard_len;
-    w->stripe = malloc((size_t)b->k * b->shard_len);
+    w->stripes[0] = malloc((size_t)b->k * b->shard_len);
+    w->stripes[1] = malloc((size_t)b->k * b->shard_len);
+    w->stripe = w->stripes[0];
     w->parity = malloc((size_t)(b->m ? b->m : 1) * b->shard_len);
-    if (!w->stripe || !w->parity || ec_codec_init(&w->codec, b->k, b->m) != 0)
+    if (!w->stripes[0] || !w->stripes[1] || !w->parity ||
+        ec_codec_init(&w->codec, b->k, b->m) != 0)
         return aug_err_set(err, AUG_ENOMEM, "out of memory");
     int rc = shard_set_open(ss, err);
     if (rc != 0) return rc;
@@ -319,7 +370,10 @@ int backend_writer_write(backend_writer_t *w, const void *buf, size_t len, aug_e
 {
     if (w->failed) return aug_err_set(err, AUG_EIO, "the write already failed");
     const uint8_t *p = buf;
-    EVP_DigestUpdate(w->md5, p, len);
+    if (!w->erasure_coded) { /* later bytes are hashed stripe by stripe (flush_stripe) */
+        EVP_DigestUpdate(w->md5, p, len);
+        w->hashed += len;
+    }
     w->total += len;
     int rc = 0;
     if (!w->erasure_coded) {
@@ -366,6 +420,7 @@ int backend_writer_commit(backend_writer_t *w, backend_manifest_t **out, aug_err
         if (rc == 0) w->head = NULL;
         else aug_err_set(err, rc, "out of memory");
     }
+    md5_wait(w);
     if (rc == 0) {
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned int dlen = 0;
@@ -422,13 +477,15 @@ void writer_force_shards(backend_writer_t *w)
 void backend_writer_abort(backend_writer_t *w)
 {
     if (!w) return;
+    md5_wait(w); /* the pool may still be reading a stripe buffer */
     shard_set_abort(&w->ss);
     if (w->ss.obj.nodes) {
         for (int i = 0; i < w->ss.obj.k + w->ss.obj.m; i++) free(w->ss.obj.nodes[i]);
         free(w->ss.obj.nodes);
     }
     if (w->erasure_coded || w->codec.matrix) ec_codec_free(&w->codec);
-    free(w->stripe);
+    free(w->stripes[0]);
+    free(w->stripes[1]);
     free(w->parity);
     free(w->head);
     EVP_MD_CTX_free(w->md5);
