@@ -167,6 +167,10 @@ int names_merge_round(backend_t *b, const char *nsprefix, const char *cursor, si
 /* How many nodes' answers are enough to see every record acknowledged by a write quorum:
  * n - write_quorum + 1, since any that many nodes include one the write reached. */
 int records_quorum(const backend_t *b);
+/* How many nodes a listing reads: records_quorum plus m, so that a key stays listed while
+ * its data survives, with up to m of the nodes that took it since emptied (a swapped disk
+ * not yet healed). At most n. */
+int listing_nodes(const backend_t *b);
 void names_free(char **names, size_t n);
 
 /* ---- object_write.c -------------------------------------------------------------------- */

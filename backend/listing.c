@@ -220,9 +220,9 @@ static int list_round(lister_t *ls, const char *nsprefix, char **cursor)
     size_t batch = ls->max + 1;
     if (batch < NAMES_BATCH) batch = NAMES_BATCH;
     if (batch > LIST_BATCH_MAX) batch = LIST_BATCH_MAX;
-    /* a listing shows acknowledged keys: a quorum of nodes holds every one of them, and each
+    /* a listing shows acknowledged keys, which enough nodes hold (listing_nodes); each
      * further node would only walk the same directory again */
-    int rc = names_merge_round(ls->b, nsprefix, *cursor, batch, records_quorum(ls->b), &merged, &nm,
+    int rc = names_merge_round(ls->b, nsprefix, *cursor, batch, listing_nodes(ls->b), &merged, &nm,
                                &exhausted);
     if (rc != 0) return rc;
     /* After a common prefix the cursor jumps past every name below it. The rest of the batch

@@ -40,6 +40,12 @@ int records_quorum(const backend_t *b)
     return b->n_nodes - b->write_quorum + 1;
 }
 
+int listing_nodes(const backend_t *b)
+{
+    int n = records_quorum(b) + b->m;
+    return n < b->n_nodes ? n : b->n_nodes;
+}
+
 int record_read(backend_t *b, const char *name, backend_manifest_t **out, int *stale)
 {
     backend_manifest_t *copies[AUG_MAX_NODES] = {0};

@@ -144,7 +144,7 @@ int backend_upload_list_parts(backend_t *b, const char *bucket, const char *uplo
         char **names;
         size_t n;
         int exhausted;
-        rc = names_merge_round(b, prefix, cursor, NAMES_BATCH, records_quorum(b), &names, &n,
+        rc = names_merge_round(b, prefix, cursor, NAMES_BATCH, listing_nodes(b), &names, &n,
                                &exhausted);
         if (rc != 0) break;
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -289,7 +289,7 @@ int backend_upload_list(backend_t *b, const char *bucket, backend_upload_info_t 
         char **names;
         size_t n;
         int exhausted;
-        rc = names_merge_round(b, prefix, cursor, NAMES_BATCH, records_quorum(b), &names, &n,
+        rc = names_merge_round(b, prefix, cursor, NAMES_BATCH, listing_nodes(b), &names, &n,
                                &exhausted);
         if (rc != 0) break;
         for (size_t i = 0; i < n && rc == 0; i++) {

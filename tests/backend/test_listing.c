@@ -938,6 +938,28 @@ static void test_listing_sees_past_nodes_that_are_behind(void)
     all_up();
 }
 
+static void test_listing_survives_an_emptied_disk_and_a_missed_write(void)
+{
+    /* Two faults, no more than the data survives (m = 2): a key written while node 1 was
+     * away, then node 0's disk replaced by an empty one before heal. The key's data is still
+     * on 4 nodes and readable, so the listing must still show it. */
+    fresh_bucket();
+    CU_ASSERT_EQUAL_FATAL(put_key("before", 2), 0);
+    node_down(1);
+    CU_ASSERT_EQUAL_FATAL(put_key("missed", 6), 0);
+    node_up(1);
+    test_node_replace_empty(&cl, 0);
+    backend_close(be); /* a restart initialises the new disk, which then answers "empty" */
+    be = test_backend_open(&cl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(be);
+    list_expect(NULL, NULL, NULL, 1000);
+    list_expect(NULL, NULL, NULL, 1);
+    aug_err_t err;
+    backend_manifest_t *m = NULL;
+    CU_ASSERT_EQUAL(backend_head(be, BUCKET, "missed", &m, &err), 0);
+    backend_manifest_free(m);
+}
+
 /* ---- buckets ----------------------------------------------------------------------------- */
 
 static void expect_buckets(const char *const *want, size_t n)
@@ -1082,6 +1104,8 @@ int main(void)
     CU_add_test(many, "listing spans many batches", test_listing_spans_many_batches);
     CU_add_test(many, "listing sees past nodes that are behind",
                 test_listing_sees_past_nodes_that_are_behind);
+    CU_add_test(many, "listing survives an emptied disk and a missed write",
+                test_listing_survives_an_emptied_disk_and_a_missed_write);
     CU_pSuite b = CU_add_suite("buckets", suite_setup, suite_teardown);
     CU_add_test(b, "bucket create, list, delete", test_bucket_create_list_delete);
     CU_add_test(b, "bucket list with nodes down", test_bucket_list_with_nodes_down);
