@@ -25,6 +25,10 @@
 #define MARKER_TEXT "augur node directory, format 1\n"
 /* renames can race with a concurrent remove() pruning the same empty directory */
 #define COMMIT_RETRIES 8
+/* A large blob's pages are handed to the disk every this many bytes while it is written,
+ * so that the fsync at commit finds little left: otherwise a put computes, then waits for
+ * the whole blob to reach the disk, one after the other. */
+#define WRITEBACK_STEP (8u << 20)
 
 /* Room for a node's own paths below its root (names are at most ~1.1 KiB; see names.c). */
 #define ROOT_MAX (PATH_MAX - 1600)
@@ -37,6 +41,7 @@ typedef struct dir_node {
 struct node_writer {
     dir_node_t *node;
     int fd;
+    uint64_t written, started; /* bytes appended; bytes whose writeback was started */
     char tmp_path[PATH_MAX];
     char name[PATH_MAX];
 };
@@ -163,6 +168,13 @@ static int dir_put_append(node_writer_t *w, const void *buf, size_t len)
         }
         p += k;
         len -= (size_t)k;
+        w->written += (uint64_t)k;
+    }
+    if (w->written - w->started >= WRITEBACK_STEP) {
+        /* only a start: durability is still the fsync at commit, so a failure is ignored */
+        (void)sync_file_range(w->fd, (off_t)w->started, (off_t)(w->written - w->started),
+                              SYNC_FILE_RANGE_WRITE);
+        w->started = w->written;
     }
     return 0;
 }
