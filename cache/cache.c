@@ -101,14 +101,7 @@ int cache_pending_wait(cache_t *c, const char *bucket, const char *key)
 {
     uint32_t *slot = key ? &c->pd_keys[name_hash(bucket, key) % CACHE_PENDING_SLOTS]
                          : &c->pd_buckets[bucket_hash(bucket) % CACHE_PENDING_SLOTS];
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += CACHE_PENDING_WAIT_MS / 1000;
-    until.tv_nsec += (CACHE_PENDING_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = aug_deadline_in(CACHE_PENDING_WAIT_MS * 1000000LL);
     pthread_mutex_lock(&c->pd_mu);
     int rc = 0;
     while (*slot > 0 && rc == 0)

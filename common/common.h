@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define AUGUR_VERSION "0.1.0"
 
@@ -176,6 +177,8 @@ int aug_unhex(const char *hex, void *out, size_t len);
 int64_t aug_now_ns(void);
 /* Monotonic time in nanoseconds. */
 int64_t aug_mono_ns(void);
+/* The wall-clock instant ns nanoseconds from now, for pthread_cond_timedwait. */
+struct timespec aug_deadline_in(int64_t ns);
 /* CRC32C (Castagnoli) of len bytes continuing from crc (start with 0). ISA-L backed. */
 uint32_t aug_crc32c(uint32_t crc, const void *data, size_t len);
 /* 64-bit hash of len bytes (for placement and hashing tables; not cryptographic). */

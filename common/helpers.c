@@ -60,6 +60,12 @@ int64_t aug_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+struct timespec aug_deadline_in(int64_t ns)
+{
+    int64_t t = aug_now_ns() + ns;
+    return (struct timespec){.tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL};
+}
+
 int64_t aug_mono_ns(void)
 {
     struct timespec ts;

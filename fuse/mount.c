@@ -220,14 +220,7 @@ static void *retry_main(void *arg)
     kcache_own_thread(1); /* its uploads are the mount's own changes */
     pthread_mutex_lock(&fs->state_mu);
     while (!fs->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RETRY_INTERVAL_MS / 1000;
-        until.tv_nsec += (RETRY_INTERVAL_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = aug_deadline_in(RETRY_INTERVAL_MS * 1000000LL);
         pthread_cond_timedwait(&fs->state_cv, &fs->state_mu, &until);
         if (fs->stopping) break;
         pthread_mutex_unlock(&fs->state_mu);
@@ -341,13 +334,7 @@ static void stop_serving(augfs_t *fs)
     pthread_mutex_lock(&fs->state_mu);
     while (!fs->loop_done) {
         pthread_kill(fs->loop_thread, SIGUSR2);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += WAKE_INTERVAL_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = aug_deadline_in(WAKE_INTERVAL_MS * 1000000LL);
         pthread_cond_timedwait(&fs->state_cv, &fs->state_mu, &until);
     }
     pthread_mutex_unlock(&fs->state_mu);

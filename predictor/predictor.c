@@ -377,14 +377,7 @@ void predictor_get_stats(const predictor_t *p, predictor_stats_t *st)
 /* Sleep up to ns unless stopping. */
 static void predictor_nap(predictor_t *p, int64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec += ns % 1000000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = aug_deadline_in(ns);
     pthread_mutex_lock(&p->wait_mu);
     if (!atomic_load(&p->stopping)) pthread_cond_timedwait(&p->wait_cv, &p->wait_mu, &ts);
     pthread_mutex_unlock(&p->wait_mu);
