@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cache/policy.h"
+#include "testlib.h"
 
 /* ---- random request streams ----------------------------------------------------------------
  *
@@ -768,9 +769,5 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
         if (!CU_add_test(s, tests[i].name, tests[i].fn)) return 1;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return test_run_all();
 }
